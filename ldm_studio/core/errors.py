@@ -1,0 +1,37 @@
+"""Errors that reach a person: each names the thing (file, field) and the problem.
+
+The CLI prints them as one line, the window as a message; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+
+class LdmStudioError(Exception):
+    """Base class of every error meant for the user rather than for a traceback."""
+
+
+class RequestError(LdmStudioError, ValueError):
+    """A generation request has an invalid value; `field` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class ModelFolderError(LdmStudioError):
+    """A model folder is missing parts or is malformed; `path` names the file or folder."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class Cancelled(LdmStudioError):
+    """Raised inside the sampling loop when its cancel flag is set."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"cancelled before step {step}")
+        self.step = step

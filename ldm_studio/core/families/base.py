@@ -1,0 +1,163 @@
+"""What every model family shares: the U-Net call, guidance batching and the first stage.
+
+A family differs only in how it loads its conditioning encoder and turns a condition into
+tensors (`encode`). The sampling loop talks to every family through `LatentDiffusionModel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from diffusers import AutoencoderKL, VQModel
+
+from ldm_studio.core.device import DeviceChoice
+from ldm_studio.core.errors import ModelFolderError
+from ldm_studio.core.model_folder import ModelInfo, read_json
+from ldm_studio.core.requests import Condition, GenerationRequest
+
+ProgressFn = Callable[[str, float], None]
+
+
+@dataclass
+class ConditionTensors:
+    """The U-Net's conditioning for a batch: cross-attention context and/or concatenated maps."""
+
+    context: torch.Tensor | None = None  # (B, L, D), for cross-attention
+    concat: torch.Tensor | None = None  # (B, C, h, w), concatenated after the latent
+
+    def cat(self, other: ConditionTensors) -> ConditionTensors:
+        """`self` then `other` along the batch: guidance batches [uncond, cond]."""
+        return ConditionTensors(_cat(self.context, other.context), _cat(self.concat, other.concat))
+
+
+@dataclass
+class Conditioning:
+    """Conditional tensors and, when the model has one, the unconditional input for guidance."""
+
+    cond: ConditionTensors
+    uncond: ConditionTensors | None = None
+
+    def batch(self, guided: bool) -> ConditionTensors:
+        if not guided:
+            return self.cond
+        assert self.uncond is not None
+        return self.uncond.cat(self.cond)
+
+
+def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    if a is None or b is None:
+        return None
+    return torch.cat([a, b])
+
+
+class LatentDiffusionModel:
+    """A loaded LDM: U-Net, first-stage autoencoder, scheduler config, conditioning encoder."""
+
+    family: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        info: ModelInfo,
+        unet: torch.nn.Module,
+        autoencoder: AutoencoderKL | VQModel,
+        scheduler_config: dict[str, Any],
+        choice: DeviceChoice,
+    ) -> None:
+        self.info = info
+        self.unet = unet
+        self.autoencoder = autoencoder
+        self.scheduler_config = scheduler_config
+        self.choice = choice
+
+    # --- what families provide -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> LatentDiffusionModel:
+        raise NotImplementedError
+
+    def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        """Condition → tensors for a batch; `uncond` only when `guided`.
+
+        `request` gives the image size, which spatial conditioning (maps) needs.
+        """
+        raise NotImplementedError
+
+    def default_condition(self) -> Condition:
+        """A neutral input of the family's kind (warm-up, first run of the window)."""
+        raise NotImplementedError
+
+    @property
+    def has_unconditional(self) -> bool:
+        """Whether classifier-free guidance is possible (the model has an unconditional input)."""
+        return True
+
+    # --- shared ----------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.choice.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.choice.dtype
+
+    def latent_shape(self, request: GenerationRequest) -> tuple[int, int, int]:
+        f = self.info.latent_factor
+        return (self.info.latent_channels, request.settings.height // f, request.settings.width // f)
+
+    @torch.no_grad()
+    def predict_noise(self, latents: torch.Tensor, timestep: torch.Tensor, cond: ConditionTensors) -> torch.Tensor:
+        """The U-Net's output for (already scheduler-scaled) latents; concat maps go after them."""
+        x = latents if cond.concat is None else torch.cat([latents, cond.concat], dim=1)
+        if cond.context is None:
+            return self.unet(x, timestep).sample
+        return self.unet(x, timestep, encoder_hidden_states=cond.context).sample
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (as the U-Net sees them) → images in [0, 1], (B, 3, H, W) float32 on the CPU.
+
+        KL: divide by the scale factor first. VQ: diffusers' VQModel.decode quantises to the
+        nearest codebook entry before post_quant_conv, as the original decoder does.
+        """
+        z = latents.to(self.dtype) / self.info.scale_factor
+        image = self.autoencoder.decode(z).sample
+        return (image.float() / 2 + 0.5).clamp(0, 1).cpu()
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] → latents as the U-Net sees them (KL: posterior mean × scale)."""
+        x = images.to(self.device, self.dtype)
+        if isinstance(self.autoencoder, AutoencoderKL):
+            z = self.autoencoder.encode(x).latent_dist.mean
+        else:
+            z = self.autoencoder.encode(x).latents  # VQ encoding does not quantise
+        return z * self.info.scale_factor
+
+    def to_runtime(self, *modules: torch.nn.Module) -> None:
+        for module in modules:
+            module.to(self.device, self.dtype).eval().requires_grad_(False)
+
+
+def load_autoencoder(info: ModelInfo, choice: DeviceChoice) -> AutoencoderKL | VQModel:
+    folder = info.path / info.autoencoder
+    cls = AutoencoderKL if info.autoencoder_kind == "kl" else VQModel
+    return load_component(cls, folder, choice)
+
+
+def load_scheduler_config(info: ModelInfo) -> dict[str, Any]:
+    return read_json(info.path / "scheduler" / "scheduler_config.json")
+
+
+def load_component(cls: Any, folder: Path, choice: DeviceChoice, **kwargs: Any) -> Any:
+    """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder."""
+    try:
+        model = cls.from_pretrained(folder, local_files_only=True, torch_dtype=choice.dtype, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFolderError(folder, f"cannot load {cls.__name__}: {first}") from exc
+    return model.to(choice.device).eval().requires_grad_(False)

@@ -1,0 +1,80 @@
+"""Sampler names shown to people, mapped to diffusers schedulers (never hand-written).
+
+Every sampler is built from the model's own scheduler config (its beta schedule, offset and
+alpha settings), so a model converted from the original CompVis code keeps its schedule
+whichever sampler is picked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+    PNDMScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A sampler's display label, its diffusers class and the settings that make it that sampler."""
+
+    label: str
+    scheduler: type[SchedulerMixin]
+    overrides: tuple[tuple[str, Any], ...] = ()
+    uses_eta: bool = False
+
+
+SAMPLERS: dict[str, SamplerSpec] = {
+    "ddim": SamplerSpec("DDIM", DDIMScheduler, uses_eta=True),
+    # PLMS as in the original LDM code: PNDM without its Runge-Kutta warm-up steps.
+    "plms": SamplerSpec("PLMS", PNDMScheduler, (("skip_prk_steps", True),)),
+    "dpmpp_2m": SamplerSpec(
+        "DPM++ 2M",
+        DPMSolverMultistepScheduler,
+        (("algorithm_type", "dpmsolver++"), ("solver_order", 2), ("use_karras_sigmas", False)),
+    ),
+    "dpmpp_2m_karras": SamplerSpec(
+        "DPM++ 2M Karras",
+        DPMSolverMultistepScheduler,
+        (("algorithm_type", "dpmsolver++"), ("solver_order", 2), ("use_karras_sigmas", True)),
+    ),
+    "euler": SamplerSpec("Euler", EulerDiscreteScheduler),
+    "euler_a": SamplerSpec("Euler a", EulerAncestralDiscreteScheduler),
+    "unipc": SamplerSpec("UniPC", UniPCMultistepScheduler),
+    "heun": SamplerSpec("Heun", HeunDiscreteScheduler),
+}
+
+SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+
+# Keys of a DDIM config that only DDIM understands; other schedulers would warn about them.
+_DDIM_ONLY = {"set_alpha_to_one", "clip_sample", "clip_sample_range", "thresholding", "rescale_betas_zero_snr"}
+
+
+def sampler_label(name: str) -> str:
+    return SAMPLERS[name].label
+
+
+def sampler_by_label(label: str) -> str:
+    """The sampler name for a display label (as written in A1111-style parameters)."""
+    for name, spec in SAMPLERS.items():
+        if spec.label.lower() == label.strip().lower() or name == label.strip().lower():
+            return name
+    raise KeyError(label)
+
+
+def make_scheduler(name: str, base_config: dict[str, Any]) -> SchedulerMixin:
+    """A fresh scheduler of sampler `name` on the model's schedule (`base_config`)."""
+    spec = SAMPLERS[name]
+    config = {k: v for k, v in base_config.items() if not k.startswith("_")}
+    if spec.scheduler is not DDIMScheduler:
+        config = {k: v for k, v in config.items() if k not in _DDIM_ONLY}
+    config.update(dict(spec.overrides))
+    return spec.scheduler.from_config(config)

@@ -1,0 +1,142 @@
+"""THE denoising loop, shared by every model family.
+
+Per step it yields a `StepEvent` (step index, timestep, latents, the x0 prediction and an
+optional preview), checks the cancel flag, and runs classifier-free guidance as one batch
+[uncond, cond]. Noise for image i is drawn from its own CPU generator seeded `seed + i`, and
+so is every later random draw of an ancestral sampler, so image i does not depend on the
+batch size or on the device.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ldm_studio.core.errors import Cancelled
+from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.samplers import make_scheduler
+
+if TYPE_CHECKING:
+    from ldm_studio.core.families.base import LatentDiffusionModel
+    from ldm_studio.core.previews import PreviewPolicy
+
+
+@dataclass(frozen=True, eq=False)
+class StepEvent:
+    """One finished denoising step. `index` counts from 0 to `total - 1`."""
+
+    index: int
+    total: int
+    timestep: float
+    latents: torch.Tensor
+    x0: torch.Tensor
+    preview: np.ndarray | None = None  # (B, h, w, 3) uint8, when the policy asked for one
+
+    @property
+    def is_last(self) -> bool:
+        return self.index == self.total - 1
+
+
+def generators_for(seed: int, batch_size: int) -> list[torch.Generator]:
+    """One CPU generator per image: image i is seeded `seed + i`."""
+    return [torch.Generator("cpu").manual_seed(seed + i) for i in range(batch_size)]
+
+
+def initial_noise(
+    shape: tuple[int, int, int], generators: list[torch.Generator], device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """Standard normal latents, image i from generator i, drawn on the CPU then moved."""
+    noise = [torch.randn((1, *shape), generator=g, dtype=torch.float32) for g in generators]
+    return torch.cat(noise).to(device=device, dtype=dtype)
+
+
+def uses_guidance(model: LatentDiffusionModel, request: GenerationRequest) -> bool:
+    """Guidance costs a second batch half; it is skipped at scale 1 or without an uncond input."""
+    return request.settings.guidance != 1.0 and model.has_unconditional
+
+
+def denoise(
+    model: LatentDiffusionModel,
+    request: GenerationRequest,
+    *,
+    cancel: threading.Event | None = None,
+    preview: PreviewPolicy | None = None,
+) -> Iterator[StepEvent]:
+    """Run the sampler step by step; the last event's `latents` are the result.
+
+    Raises `Cancelled` at the start of the first step after `cancel` is set.
+    """
+    settings = request.settings
+    request.check_for(model.info)
+    scheduler = make_scheduler(settings.sampler, model.scheduler_config)
+    scheduler.set_timesteps(settings.steps, device=model.device)
+    timesteps = scheduler.timesteps
+    total = len(timesteps)
+
+    guided = uses_guidance(model, request)
+    conditioning = model.encode(request.condition, settings.batch_size, guided, request)
+    cond_batch = conditioning.batch(guided)
+    generators = generators_for(settings.seed, settings.batch_size)
+    latents = initial_noise(model.latent_shape(request), generators, model.device, model.dtype)
+    latents = latents * scheduler.init_noise_sigma
+
+    step_kwargs = _step_kwargs(scheduler, settings.eta, generators)
+    for index, t in enumerate(timesteps):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(index)
+        model_input = torch.cat([latents, latents]) if guided else latents
+        model_input = scheduler.scale_model_input(model_input, t)
+        noise = model.predict_noise(model_input, t, cond_batch)
+        if guided:
+            uncond, cond = noise.chunk(2)
+            noise = uncond + settings.guidance * (cond - uncond)
+        x_t = latents
+        out = scheduler.step(noise, t, latents, **step_kwargs)
+        latents = out.prev_sample
+        x0 = getattr(out, "pred_original_sample", None)
+        if x0 is None:
+            x0 = _x0_from_noise(scheduler, x_t, noise, t)
+        image = preview.render(model, x0, index, total) if preview is not None else None
+        yield StepEvent(index, total, float(t), latents, x0, image)
+
+
+def sample(
+    model: LatentDiffusionModel,
+    request: GenerationRequest,
+    *,
+    cancel: threading.Event | None = None,
+) -> torch.Tensor:
+    """Run the whole loop and decode: images (B, 3, H, W) in [0, 1] on the CPU."""
+    last = None
+    for last in denoise(model, request, cancel=cancel):  # noqa: B007 - the last event is the result
+        pass
+    assert last is not None
+    return model.decode(last.latents)
+
+
+def _step_kwargs(scheduler, eta: float, generators: list[torch.Generator]) -> dict:
+    params = inspect.signature(scheduler.step).parameters
+    kwargs: dict = {}
+    if "eta" in params:
+        kwargs["eta"] = eta
+    if "generator" in params:
+        kwargs["generator"] = generators
+    return kwargs
+
+
+def _x0_from_noise(scheduler, x_t: torch.Tensor, model_output: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x0 for schedulers that do not report it (PLMS, DPM-Solver, UniPC: all work in ᾱ space)."""
+    alphas = scheduler.alphas_cumprod.to(x_t.device)
+    a = alphas[int(t)].to(x_t.dtype)
+    kind = scheduler.config.get("prediction_type", "epsilon")
+    if kind == "v_prediction":
+        return a.sqrt() * x_t - (1 - a).sqrt() * model_output
+    if kind == "sample":
+        return model_output
+    return (x_t - (1 - a).sqrt() * model_output) / a.sqrt()
