@@ -1,0 +1,73 @@
+"""The cheap latent→RGB projection: fitted on the model's own encoder, cached, refitted when stale."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ldm_studio.core import previews
+from ldm_studio.core.previews import LinearPreview, fit_linear_preview, linear_preview_for
+
+
+def test_fit_recovers_a_known_linear_map():
+    """With an encoder that is itself linear, the fit must find that map exactly."""
+    truth = np.array([[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [0.1, 0.1, 0.2], [0.05, -0.1, 0.3]], dtype=np.float32)
+
+    class Info:
+        latent_factor, resolution, latent_channels = 4, 32, 3
+
+    class LinearEncoder:
+        info = Info()
+
+        def encode_images(self, images):
+            pooled = F.avg_pool2d(images, 4).permute(0, 2, 3, 1)  # RGB per latent pixel
+            # latent = A^-1 (rgb - b): then rgb = latent @ A + b exactly
+            a, b = torch.from_numpy(truth[:3]), torch.from_numpy(truth[3])
+            return ((pooled - b) @ torch.linalg.inv(a)).permute(0, 3, 1, 2)
+
+    fitted = fit_linear_preview(LinearEncoder())
+    assert np.abs(fitted.weights - truth).max() < 1e-4
+
+
+def test_projection_is_cached_in_the_model_folder_and_reused(text_engine, monkeypatch, tmp_path):
+    model = text_engine.model
+    cache = model.info.path / previews.PREVIEW_FILE
+    cache.unlink(missing_ok=True)
+    first = linear_preview_for(model)
+    assert cache.is_file()
+    monkeypatch.setattr(previews, "fit_linear_preview", lambda m: pytest.fail("refitted despite a cache"))
+    second = linear_preview_for(model)
+    np.testing.assert_allclose(first.weights, second.weights)
+
+
+def test_stale_or_corrupt_cache_is_refitted(text_engine):
+    model = text_engine.model
+    cache = model.info.path / previews.PREVIEW_FILE
+    cache.write_text("{broken")
+    projection = linear_preview_for(model)
+    np.testing.assert_allclose(json.loads(cache.read_text())["weights"], projection.weights, rtol=1e-6)
+
+
+def test_falls_back_to_user_cache_when_the_folder_cannot_be_written(text_engine, monkeypatch):
+    model = text_engine.model
+    (model.info.path / previews.PREVIEW_FILE).unlink(missing_ok=True)
+    folder_file, user_file = previews._cache_paths(model)
+    original = type(folder_file).write_text
+
+    def refuse(self, *args, **kwargs):
+        if self == folder_file:
+            raise PermissionError(13, "read-only")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(folder_file), "write_text", refuse)
+    linear_preview_for(model)
+    assert user_file.is_file() and not folder_file.exists()
+
+
+def test_from_json_checks_shape():
+    with pytest.raises(ValueError):
+        LinearPreview.from_json({"kind": "linear", "weights": [[1, 2, 3]]}, channels=4)
