@@ -1,0 +1,64 @@
+"""Engine vs diffusers' LDMTextToImagePipeline, and the cost of previews.
+
+Same tiny text model, noise and settings (20 DDIM steps, guidance 5, 128×128): the ratio is
+engine time / pipeline time (goal ≤ 1.02). Preview overheads are sampling time with a
+preview every step / without previews (goal for the cheap projection ≤ 1.01).
+"""
+
+from __future__ import annotations
+
+from common import bench_engine, interleaved
+from diffusers import DDIMScheduler, LDMTextToImagePipeline
+
+from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
+from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
+from ldm_studio.core.sampling import generators_for, initial_noise, sample
+
+STEPS = 20
+SIZE = 128
+
+
+def run() -> dict[str, object]:
+    engine = bench_engine()
+    model = engine.model
+    request = GenerationRequest(
+        TextCondition("a red cat on a beach"),
+        SamplerSettings(sampler="ddim", steps=STEPS, guidance=5.0, width=SIZE, height=SIZE, seed=1),
+    )
+    pipe = LDMTextToImagePipeline(
+        vqvae=model.autoencoder,
+        bert=model.bert,
+        tokenizer=model.tokenizer,
+        unet=model.unet,
+        scheduler=DDIMScheduler.from_config(model.scheduler_config),
+    )
+    pipe.set_progress_bar_config(disable=True)
+
+    def diffusers_pipeline():
+        noise = initial_noise(model.latent_shape(request), generators_for(1, 1), model.device, model.dtype)
+        pipe(
+            request.condition.prompt,
+            height=SIZE,
+            width=SIZE,
+            num_inference_steps=STEPS,
+            guidance_scale=5.0,
+            latents=noise,
+            output_type="pt",
+        )
+
+    linear_preview_for(model)  # fitted and cached once, as at model load
+    times = interleaved(
+        {
+            "diffusers": diffusers_pipeline,
+            "engine": lambda: sample(model, request),
+            "engine_cheap_preview": lambda: engine.generate(request, preview=PreviewPolicy("cheap")),
+            "engine_no_preview": lambda: engine.generate(request, preview=None),
+            "engine_full_preview": lambda: engine.generate(request, preview=PreviewPolicy("full")),
+        }
+    )
+    return {
+        "engine_vs_diffusers_ratio": times["engine"] / times["diffusers"],
+        "cheap_preview_overhead_ratio": times["engine_cheap_preview"] / times["engine_no_preview"],
+        "full_preview_overhead_ratio": times["engine_full_preview"] / times["engine_no_preview"],
+        "engine_seconds_per_step": times["engine"] / STEPS,
+    }
