@@ -35,3 +35,20 @@ class Cancelled(LdmStudioError):
     def __init__(self, step: int) -> None:
         super().__init__(f"cancelled before step {step}")
         self.step = step
+
+
+class FileFormatError(LdmStudioError):
+    """An input file (map, checkpoint, config) cannot be used; `path` names it."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class CheckpointError(FileFormatError):
+    """A checkpoint file is unreadable, truncated, unsafe or not a checkpoint."""
+
+
+class ConversionError(FileFormatError):
+    """An original checkpoint or config cannot be converted; the message names the setting or keys."""

@@ -1,21 +1,26 @@
 """Writing finished images: atomic PNG writes (temp file + rename) with the recipe inside.
 
-A crash or a kill never leaves a half-written PNG under its final name.
+A crash or a kill never leaves a half-written PNG under its final name. The CLI, the batch
+runner and the window's worker all save through `save_images`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-RECIPE_KEY = "ldm_studio"
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.model_hash import model_hash
+from ldm_studio.core.recipe import build_recipe, recipe_chunks
+from ldm_studio.core.requests import GenerationRequest
+
+PART_SUFFIX = ".png.part"
 
 
 def write_png_atomic(path: Path, image: np.ndarray, text: Mapping[str, str] | None = None) -> Path:
@@ -23,8 +28,8 @@ def write_png_atomic(path: Path, image: np.ndarray, text: Mapping[str, str] | No
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
-        info.add_itxt(key, value)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png.part", dir=path.parent)
+        info.add_text(key, value)  # tEXt, or iTXt when the text is not Latin-1
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=PART_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             Image.fromarray(image).save(handle, format="PNG", pnginfo=info)
@@ -37,6 +42,44 @@ def write_png_atomic(path: Path, image: np.ndarray, text: Mapping[str, str] | No
     return path
 
 
-def recipe_text(recipe: Mapping[str, Any]) -> dict[str, str]:
-    """The PNG text chunks for a recipe."""
-    return {RECIPE_KEY: json.dumps(recipe, sort_keys=True)}
+def remove_partial_files(folder: Path) -> int:
+    """Delete temp files a killed writer left behind; returns how many."""
+    count = 0
+    for leftover in folder.glob(f".*{PART_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+def default_name(request: GenerationRequest, index: int) -> str:
+    """`YYYYmmdd-HHMMSS-<seed>.png`: sortable by time, the image's seed visible."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{request.settings.seed + index}.png"
+
+
+def save_images(
+    images: np.ndarray,
+    request: GenerationRequest,
+    info: ModelInfo,
+    folder: Path,
+    *,
+    device: str,
+    name: Callable[[GenerationRequest, int], str] = default_name,
+) -> list[Path]:
+    """Write every image of a finished request with its recipe; returns the paths in order."""
+    digest = model_hash(info.path)
+    paths = []
+    for index, image in enumerate(images):
+        recipe = build_recipe(request, info, index, model_hash=digest, device=device)
+        target = folder / name(request, index)
+        if target.exists():  # two requests in the same second with the same seed
+            target = target.with_name(f"{target.stem}-{time.monotonic_ns() % 100000}{target.suffix}")
+        paths.append(write_png_atomic(target, image, recipe_chunks(recipe)))
+    return paths
+
+
+# Transitional names used by code written against the first recipe API; removed at integration.
+from ldm_studio.core.recipe import RECIPE_KEY  # noqa: E402, F401
+
+
+def recipe_text(recipe: dict) -> dict[str, str]:
+    return recipe_chunks(recipe)

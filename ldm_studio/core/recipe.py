@@ -1,41 +1,72 @@
-"""The recipe of an image: everything needed to make it again, as plain JSON."""
+"""Recipes: everything needed to make an image again, stored inside its PNG.
+
+Each PNG carries two text chunks:
+
+- `parameters`, in the format AUTOMATIC1111's "PNG Info" reads (prompt, `Negative prompt:`,
+  then `Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., Size: WxH, Model hash: ..., Model: ...`),
+  so other tools and image sites show it;
+- `ldm_studio`, the complete JSON recipe: model name and content hash, family, every
+  conditioning input (a semantic map embedded as an indexed PNG), sampler settings, the
+  image's own seed and batch index, device, dtype and library versions.
+
+A recipe describes one image: image i of a batch is remade by seed + i with batch size 1
+(the sampling loop draws each image's noise from its own generator).
+"""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import platform
-from dataclasses import asdict
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import diffusers
+import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from ldm_studio import __version__
+from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
+    Condition,
     GenerationRequest,
+    SamplerSettings,
     SemanticMapCondition,
     TextCondition,
+    UnconditionalCondition,
 )
+from ldm_studio.core.samplers import sampler_by_label, sampler_label
+
+RECIPE_KEY = "ldm_studio"
+A1111_KEY = "parameters"
+RECIPE_VERSION = 1
 
 
-def request_recipe(request: GenerationRequest, info: ModelInfo, index: int, device: str) -> dict[str, Any]:
-    """The recipe of image `index` of `request` (its own seed is `seed + index`)."""
-    condition = request.condition
-    cond: dict[str, Any] = {"kind": type(condition).__name__}
-    if isinstance(condition, TextCondition):
-        cond.update(prompt=condition.prompt, negative=condition.negative)
-    elif isinstance(condition, ClassCondition):
-        cond.update(class_ids=list(condition.class_ids))
-    elif isinstance(condition, SemanticMapCondition):
-        cond.update(label_set=condition.label_set, shape=list(condition.label_map.shape))
+def condition_for_image(condition: Condition, index: int) -> Condition:
+    """The condition of image `index` alone (a per-image class list picks its entry)."""
+    if isinstance(condition, ClassCondition) and len(condition.class_ids) > 1:
+        return ClassCondition((condition.class_ids[index],))
+    return condition
+
+
+def build_recipe(
+    request: GenerationRequest, info: ModelInfo, index: int, *, model_hash: str, device: str
+) -> dict[str, Any]:
+    """The JSON recipe of image `index` of `request`."""
+    condition = condition_for_image(request.condition, index)
+    settings = replace(request.settings, seed=request.settings.seed + index, batch_size=1)
     return {
-        "version": 1,
-        "model": {"name": info.name, "family": info.family, "path": str(info.path)},
-        "condition": cond,
-        "settings": asdict(request.settings),
-        "batch_index": index,
-        "image_seed": request.settings.seed + index,
+        "version": RECIPE_VERSION,
+        "model": {"name": info.name, "hash": model_hash, "family": info.family, "path": str(info.path)},
+        "condition": condition_to_json(condition),
+        "settings": asdict(settings),
+        "batch": {"index": index, "size": request.settings.batch_size, "seed": request.settings.seed},
         "device": device,
         "versions": {
             "ldm_studio": __version__,
@@ -44,3 +75,239 @@ def request_recipe(request: GenerationRequest, info: ModelInfo, index: int, devi
             "python": platform.python_version(),
         },
     }
+
+
+def condition_to_json(condition: Condition) -> dict[str, Any]:
+    if isinstance(condition, TextCondition):
+        return {"kind": "text", "prompt": condition.prompt, "negative": condition.negative}
+    if isinstance(condition, ClassCondition):
+        return {"kind": "class", "class_ids": list(condition.class_ids), "class_names": _class_names(condition)}
+    if isinstance(condition, SemanticMapCondition):
+        return {
+            "kind": "semantic",
+            "label_set": condition.label_set,
+            "map_png": base64.b64encode(map_png_bytes(condition)).decode("ascii"),
+        }
+    return {"kind": "uncond"}
+
+
+def condition_from_json(data: Any) -> Condition:
+    """Inverse of `condition_to_json`; ValueError/KeyError on malformed input."""
+    kind = data["kind"]
+    if kind == "text":
+        return TextCondition(str(data["prompt"]), str(data.get("negative", "")))
+    if kind == "class":
+        return ClassCondition(tuple(int(c) for c in data["class_ids"]))
+    if kind == "semantic":
+        raw = base64.b64decode(data["map_png"], validate=True)
+        with Image.open(io.BytesIO(raw)) as image:
+            indices = np.asarray(image, dtype=np.int64)
+        return SemanticMapCondition(indices, str(data.get("label_set", "coco-stuff-182")))
+    if kind == "uncond":
+        return UnconditionalCondition()
+    raise ValueError(f"unknown condition kind {kind!r}")
+
+
+def map_png_bytes(condition: SemanticMapCondition) -> bytes:
+    """The map as an indexed PNG (palette embedded when the label set has one)."""
+    from ldm_studio.core.semantic_maps import write_map_file
+
+    buffer = io.BytesIO()
+    write_map_file(buffer, condition.label_map, condition.label_set)
+    return buffer.getvalue()
+
+
+def _class_names(condition: ClassCondition) -> list[str]:
+    from ldm_studio.core.labels import load_label_set
+
+    labels = load_label_set("imagenet-1k")
+    return [labels[c].name if c < len(labels) else f"class {c}" for c in condition.class_ids]
+
+
+# --- AUTOMATIC1111 "parameters" --------------------------------------------------------------
+
+
+def format_a1111(recipe: dict[str, Any]) -> str:
+    """The `parameters` text of a recipe, as AUTOMATIC1111 writes it."""
+    cond, s = recipe["condition"], recipe["settings"]
+    if cond["kind"] == "text":
+        prompt, negative = cond["prompt"], cond.get("negative", "")
+    elif cond["kind"] == "class":
+        prompt, negative = ", ".join(cond.get("class_names") or map(str, cond["class_ids"])), ""
+    else:
+        prompt, negative = "", ""
+    fields = {
+        "Steps": s["steps"],
+        "Sampler": sampler_label(s["sampler"]),
+        "CFG scale": _number(s["guidance"]),
+        "Seed": s["seed"],
+        "Size": f"{s['width']}x{s['height']}",
+        "Model hash": recipe["model"]["hash"],
+        "Model": recipe["model"]["name"],
+    }
+    if s.get("eta"):
+        fields["Eta"] = _number(s["eta"])
+    if cond["kind"] == "class":
+        fields["Class"] = "|".join(str(c) for c in cond["class_ids"])
+    lines = [prompt]
+    if negative:
+        lines.append(f"Negative prompt: {negative}")
+    lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in fields.items()))
+    return "\n".join(lines)
+
+
+_A1111_FIELD = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+
+def parse_a1111(text: str) -> dict[str, Any]:
+    """Parse a `parameters` text: {"prompt", "negative", "fields": {name: value}}.
+
+    The last line holding `Steps:` is the settings line; lines before it are the prompt,
+    up to a line starting `Negative prompt:`, after which they are the negative prompt.
+    """
+    lines = text.strip().split("\n")
+    settings_line = ""
+    if lines and re.search(r"(^|,\s*)Steps:\s*\d", lines[-1]):
+        settings_line = lines.pop()
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    target = prompt_lines
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            target = negative_lines
+            line = line[len("Negative prompt:") :].strip()
+        target.append(line)
+    fields: dict[str, str] = {}
+    for key, value in _A1111_FIELD.findall(settings_line):
+        value = value.strip()
+        if value.startswith('"') and value.endswith('"'):
+            value = json.loads(value)
+        fields[key.strip()] = value
+    return {"prompt": "\n".join(prompt_lines).strip(), "negative": "\n".join(negative_lines).strip(), "fields": fields}
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if any(c in text for c in ',:\n"') else text
+
+
+def _number(value: float) -> str:
+    return f"{float(value):g}"
+
+
+# --- reading a PNG back ----------------------------------------------------------------------
+
+
+@dataclass
+class RestoredRecipe:
+    """What a PNG's metadata gives back: settings and condition it could restore, and what not."""
+
+    source: str  # "ldm_studio" or "a1111"
+    condition: Condition | None
+    settings: SamplerSettings | None
+    model_name: str | None = None
+    model_hash: str | None = None
+    recipe: dict[str, Any] | None = None
+    not_restored: list[str] = field(default_factory=list)
+
+    def request(self) -> GenerationRequest:
+        if self.condition is None or self.settings is None:
+            raise LdmStudioError("this image's metadata does not describe a complete request")
+        return GenerationRequest(self.condition, self.settings)
+
+
+def read_png_recipe(path: str | Path) -> RestoredRecipe:
+    """The recipe in a PNG (ours first, else an A1111 `parameters` chunk); FileFormatError naming the file."""
+    file = Path(path)
+    try:
+        with Image.open(file) as image:
+            image.load()
+            text = dict(getattr(image, "text", {}) or {})
+    except FileNotFoundError:
+        raise FileFormatError(file, "no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FileFormatError(file, f"is not a readable image ({exc})") from None
+    if RECIPE_KEY in text:
+        try:
+            return recipe_from_json(json.loads(text[RECIPE_KEY]))
+        except (ValueError, KeyError, TypeError, LdmStudioError) as exc:
+            raise FileFormatError(file, f"has a malformed LDM Studio recipe ({exc})") from None
+    if A1111_KEY in text:
+        return recipe_from_a1111(text[A1111_KEY])
+    raise FileFormatError(file, "carries no generation metadata (no ldm_studio or parameters chunk)")
+
+
+def recipe_from_json(recipe: dict[str, Any]) -> RestoredRecipe:
+    if not isinstance(recipe, dict):
+        raise TypeError("recipe is not a JSON object")
+    if recipe.get("version") != RECIPE_VERSION:
+        raise ValueError(f"recipe version {recipe.get('version')!r} is not {RECIPE_VERSION}")
+    settings = SamplerSettings(**recipe["settings"])
+    model = recipe.get("model", {})
+    return RestoredRecipe(
+        "ldm_studio",
+        condition_from_json(recipe["condition"]),
+        settings,
+        model.get("name"),
+        model.get("hash"),
+        recipe,
+    )
+
+
+def recipe_from_a1111(text: str) -> RestoredRecipe:
+    """Map an A1111 `parameters` text onto our settings as far as it goes; list the rest."""
+    parsed = parse_a1111(text)
+    fields = dict(parsed["fields"])
+    values: dict[str, Any] = {}
+    not_restored: list[str] = []
+    converters = {
+        "Steps": ("steps", int),
+        "CFG scale": ("guidance", float),
+        "Seed": ("seed", int),
+        "Eta": ("eta", float),
+    }
+    for key, (name, convert) in converters.items():
+        if key in fields:
+            try:
+                values[name] = convert(fields.pop(key))
+            except ValueError:
+                not_restored.append(f"{key} (not a number)")
+    if "Sampler" in fields:
+        label = fields.pop("Sampler")
+        try:
+            values["sampler"] = sampler_by_label(label)
+        except KeyError:
+            not_restored.append(f"Sampler {label!r} (not one of ours)")
+    if "Size" in fields:
+        match = re.fullmatch(r"(\d+)x(\d+)", fields.pop("Size").strip())
+        if match:
+            values["width"], values["height"] = int(match[1]), int(match[2])
+    condition: Condition | None = None
+    if "Class" in fields:
+        try:
+            condition = ClassCondition(tuple(int(c) for c in fields.pop("Class").split("|")))
+        except (ValueError, LdmStudioError):
+            not_restored.append("Class")
+    elif parsed["prompt"] or parsed["negative"]:
+        condition = TextCondition(parsed["prompt"], parsed["negative"])
+    model_name = fields.pop("Model", None)
+    model_hash = fields.pop("Model hash", None)
+    not_restored.extend(f"{key}: {value}" for key, value in fields.items())
+    try:
+        settings = SamplerSettings(**values)
+    except LdmStudioError as exc:
+        not_restored.append(str(exc))
+        settings = None
+    return RestoredRecipe("a1111", condition, settings, model_name, model_hash, None, not_restored)
+
+
+def recipe_chunks(recipe: dict[str, Any]) -> dict[str, str]:
+    """The PNG text chunks for a recipe: A1111 `parameters` and our JSON."""
+    return {A1111_KEY: format_a1111(recipe), RECIPE_KEY: json.dumps(recipe, sort_keys=True)}
+
+
+def request_recipe(request: GenerationRequest, info: ModelInfo, index: int, device: str) -> dict[str, Any]:
+    """Transitional: `build_recipe` with the model hash looked up; removed at integration."""
+    from ldm_studio.core.model_hash import model_hash
+
+    return build_recipe(request, info, index, model_hash=model_hash(info.path), device=device)

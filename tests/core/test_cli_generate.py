@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ldm_studio.cli import main
-from ldm_studio.core.outputs import RECIPE_KEY
+from ldm_studio.core.recipe import RECIPE_KEY
 
 
 def test_generate_writes_pngs_with_recipes(tiny_text_model, tmp_path, capsys):
@@ -53,8 +53,10 @@ def test_generate_writes_pngs_with_recipes(tiny_text_model, tmp_path, capsys):
         with Image.open(path) as image:
             assert image.size == (64, 64)
             recipe = json.loads(image.text[RECIPE_KEY])
-        assert recipe["condition"] == {"kind": "TextCondition", "prompt": "a red cat", "negative": "blurry"}
-        assert recipe["settings"]["sampler"] == "euler_a" and recipe["image_seed"] == 7 + i
+        assert recipe["condition"] == {"kind": "text", "prompt": "a red cat", "negative": "blurry"}
+        assert recipe["settings"]["sampler"] == "euler_a" and recipe["settings"]["seed"] == 7 + i
+        assert recipe["batch"] == {"index": i, "size": 2, "seed": 7}
+        assert "Negative prompt: blurry" in image.text["parameters"]
     assert not list(out.glob("*.part"))
 
 

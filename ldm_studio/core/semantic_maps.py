@@ -1,0 +1,113 @@
+"""Semantic-map files: label-index PNGs (grayscale or palette-indexed) and palette-coloured RGB images.
+
+A map is an (H, W) array of label indices. People get maps from segmenters (grayscale PNGs
+of indices, as CompVis' extraction script writes them), from painting programs (palette PNGs)
+or as colour pictures drawn in the label set's palette; all three are read here, and every
+problem names the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ldm_studio.core.errors import FileFormatError
+from ldm_studio.core.labels import LabelSet, load_label_set
+
+INDEX_MODES = {"L", "P", "I", "I;16", "I;16B", "I;16L", "1"}
+COLOUR_MODES = {"RGB", "RGBA"}
+
+
+def read_map_file(path: str | Path, label_set: str | LabelSet = "coco-stuff-182") -> np.ndarray:
+    """The (H, W) int64 label indices in `path`; FileFormatError naming the file for anything unusable."""
+    file = Path(path).expanduser()
+    labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
+    try:
+        with Image.open(file) as image:
+            image.load()
+            mode = image.mode
+            if mode in INDEX_MODES:
+                indices = np.asarray(image, dtype=np.int64)
+            elif mode in COLOUR_MODES or mode in {"LA", "PA"}:
+                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+                indices = _from_colours(file, rgb, labels)
+            else:
+                raise FileFormatError(file, f"image mode {mode!r} cannot hold a label map (use grayscale, P or RGB)")
+    except FileNotFoundError:
+        raise FileFormatError(file, "no such file") from None
+    except IsADirectoryError:
+        raise FileFormatError(file, "is a folder, not a map image") from None
+    except UnidentifiedImageError:
+        raise FileFormatError(file, "is not an image file (expected a PNG label map)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise FileFormatError(file, f"cannot be read as an image ({exc})") from None
+    if indices.ndim != 2 or indices.size == 0:
+        raise FileFormatError(file, f"is not a 2-D map (shape {indices.shape})")
+    check_indices(file, indices, labels)
+    return indices
+
+
+def check_indices(file: object, indices: np.ndarray, labels: LabelSet) -> None:
+    """Raise FileFormatError if any value is not a label index of `labels`."""
+    bad = (indices < 0) | (indices >= len(labels))
+    if bad.any():
+        values = np.unique(indices[bad])
+        shown = ", ".join(str(int(v)) for v in values[:8]) + (" ..." if len(values) > 8 else "")
+        raise FileFormatError(
+            file,
+            f"{int(bad.sum())} pixel(s) hold values outside the {len(labels)} labels of {labels.name} "
+            f"(0..{len(labels) - 1}): {shown}",
+        )
+
+
+def _from_colours(file: Path, rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
+    """Map each pixel to the label whose palette colour it is exactly (first label for shared colours)."""
+    if not labels.has_palette:
+        raise FileFormatError(file, f"is a colour image, but label set {labels.name} has no palette")
+    palette = labels.palette().astype(np.int64)
+    codes = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+    lookup: dict[int, int] = {}
+    for index, code in enumerate(codes.tolist()):
+        lookup.setdefault(code, index)
+    pixels = rgb.astype(np.int64)
+    pixel_codes = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    unique, inverse = np.unique(pixel_codes, return_inverse=True)
+    mapped = np.array([lookup.get(int(c), -1) for c in unique], dtype=np.int64)
+    indices = mapped[inverse].reshape(pixel_codes.shape)
+    unknown = indices < 0
+    if unknown.any():
+        colours = [f"#{int(c):06x}" for c in unique[mapped < 0][:5]]
+        raise FileFormatError(
+            file,
+            f"{int(unknown.sum())} of {unknown.size} pixel(s) have colours that are not in the {labels.name} "
+            f"palette (e.g. {', '.join(colours)}); paint with exact palette colours (no anti-aliasing) "
+            f"or save label indices as an 8-bit grayscale PNG",
+        )
+    return indices
+
+
+def write_map_file(
+    path: str | Path | BinaryIO, indices: np.ndarray, label_set: str | LabelSet = "coco-stuff-182"
+) -> Path | BinaryIO:
+    """Save a map as a palette PNG: pixel values are the indices, colours the label set's palette."""
+    labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
+    arr = np.asarray(indices)
+    check_indices(path, arr, labels)
+    if len(labels) > 256:
+        raise FileFormatError(path, f"label set {labels.name} has more than 256 labels; a PNG map cannot hold it")
+    data = np.ascontiguousarray(arr.astype(np.uint8))
+    image = Image.frombytes("P", (data.shape[1], data.shape[0]), data.tobytes())
+    if labels.has_palette:
+        image.putpalette(labels.palette().reshape(-1).tolist())
+    target = path if hasattr(path, "write") else Path(path)  # a binary file object works too
+    image.save(target, format="PNG")
+    return target
+
+
+def colorize(indices: np.ndarray, label_set: str | LabelSet = "coco-stuff-182") -> np.ndarray:
+    """(H, W, 3) uint8 picture of a map in the label set's palette (for display)."""
+    labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
+    return labels.palette()[np.clip(np.asarray(indices), 0, len(labels) - 1)]
