@@ -1,0 +1,294 @@
+"""Run a batch into a folder, resumably, with image writing overlapped with sampling.
+
+The folder holds:
+- `batch_plan.json`: the spec's hash, the base seed and the template, written before the
+  first image, so a second run expands the spec to exactly the same jobs;
+- one PNG per image, written to a temp name and renamed (a half-written file never remains);
+- `manifest.jsonl`: a line per finished image (file, recipe, time), appended after the rename.
+
+Running the same command again (after a crash or `kill -9`) reads the manifest, adopts
+images that were renamed but not yet listed, and makes only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ldm_studio.core.batch.contact_sheet import write_contact_sheet
+from ldm_studio.core.batch.spec import BadRow, BatchSpec, ImageJob, expand, job_file_name
+from ldm_studio.core.engine import Engine
+from ldm_studio.core.errors import Cancelled, LdmStudioError
+from ldm_studio.core.model_hash import model_hash
+from ldm_studio.core.outputs import remove_partial_files, write_png_atomic
+from ldm_studio.core.recipe import build_recipe, recipe_chunks
+from ldm_studio.core.requests import GenerationRequest
+
+PLAN_FILE = "batch_plan.json"
+MANIFEST_FILE = "manifest.jsonl"
+SHEET_FILE = "contact_sheet.png"
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    done: int
+    total: int
+    images_per_second: float
+    eta_seconds: float | None
+
+
+@dataclass
+class BatchReport:
+    total: int
+    written: list[Path] = field(default_factory=list)
+    already_done: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    contact_sheet: Path | None = None
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.bad_rows or self.failed or self.cancelled)
+
+
+class BatchRun:
+    """One batch into one folder on one engine; `run()` may be called again on the same folder."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        spec: BatchSpec,
+        out_dir: Path,
+        *,
+        base_seed: int | None = None,
+        on_progress: Callable[[BatchProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        if engine.model is None:
+            raise RuntimeError("the engine has no model loaded")
+        self.engine = engine
+        self.info = engine.model.info
+        self.spec = spec
+        self.out = Path(out_dir)
+        self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
+        self.base_seed = self._plan(base_seed)
+        self.jobs, self.bad_rows = expand(spec, self.info, self.base_seed)
+
+    # --- plan and manifest ---------------------------------------------------------------------
+
+    def _plan(self, base_seed: int | None) -> int:
+        """The base seed for this folder: stored on the first run, reused on every later one."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LdmStudioError(f"{self.out}: cannot create the output folder ({exc.strerror or exc})") from None
+        plan_path = self.out / PLAN_FILE
+        spec_hash = hashlib.sha256(self.spec.source.read_bytes()).hexdigest()
+        if plan_path.exists():
+            try:
+                plan = json.loads(plan_path.read_text(encoding="utf-8"))
+                stored_hash, stored_seed = plan["spec_sha256"], int(plan["base_seed"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise LdmStudioError(f"{plan_path}: unreadable batch plan ({exc}); use a new output folder") from None
+            if stored_hash != spec_hash:
+                raise LdmStudioError(
+                    f"{self.out}: holds a batch of a different spec; use a new output folder to run this one"
+                )
+            if base_seed is not None and base_seed != stored_seed:
+                raise LdmStudioError(f"{self.out}: was started with base seed {stored_seed}, not {base_seed}")
+            return stored_seed
+        from ldm_studio.core.requests import random_seed
+
+        seed = random_seed() if base_seed is None else base_seed
+        plan = {"spec": str(self.spec.source), "spec_sha256": spec_hash, "base_seed": seed}
+        try:
+            _write_text_atomic(plan_path, json.dumps(plan, indent=2) + "\n")
+        except OSError as exc:
+            raise LdmStudioError(f"{self.out}: cannot write the batch plan ({exc.strerror or exc})") from None
+        return seed
+
+    def _load_manifest(self) -> dict[int, str]:
+        """index → file name of finished images. A torn last line (a kill mid-append) is dropped."""
+        path = self.out / MANIFEST_FILE
+        if not path.exists():
+            return {}
+        done: dict[int, str] = {}
+        kept: list[str] = []
+        torn = False
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                index, name = int(entry["index"]), str(entry["file"])
+            except (ValueError, KeyError, TypeError):
+                torn = True
+                continue
+            if (self.out / name).is_file():
+                done[index] = name
+                kept.append(line)
+            else:
+                torn = True  # listed but gone (deleted by hand): make it again
+        if torn:
+            _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+        return done
+
+    # --- running -------------------------------------------------------------------------------
+
+    def run(self) -> BatchReport:
+        remove_partial_files(self.out)
+        digest = model_hash(self.info.path)
+        device = self.engine.choice.label
+        done = self._load_manifest()
+        report = BatchReport(total=len(self.jobs), bad_rows=list(self.bad_rows))
+        writer = _Writer(self.out / MANIFEST_FILE)
+        pending: list[ImageJob] = []
+        for job in self.jobs:
+            name = job_file_name(job, self.spec.template)
+            if job.index in done:
+                report.already_done += 1
+            elif (self.out / name).is_file():  # renamed into place, killed before its manifest line
+                writer.append_entry(self._entry(job, name, digest, device))
+                report.already_done += 1
+            else:
+                pending.append(job)
+
+        start = time.perf_counter()
+        finished_here = 0
+
+        def written(path: Path) -> None:
+            nonlocal finished_here
+            finished_here += 1
+            report.written.append(path)
+            if self.on_progress is not None:
+                elapsed = time.perf_counter() - start
+                rate = finished_here / elapsed if elapsed > 0 else 0.0
+                left = len(pending) - finished_here
+                eta = left / rate if rate > 0 else None
+                self.on_progress(BatchProgress(report.already_done + finished_here, len(self.jobs), rate, eta))
+
+        writer.on_written = written
+        writer.start()
+        try:
+            for group in _groups(pending):
+                if self.cancel.is_set() or writer.error is not None:
+                    report.cancelled = self.cancel.is_set()
+                    break
+                request = _group_request(group)
+                try:
+                    result = self.engine.generate(request, cancel=self.cancel)
+                except Cancelled:
+                    report.cancelled = True
+                    break
+                except (LdmStudioError, RuntimeError, ValueError) as exc:
+                    rows = sorted({job.row for job in group})
+                    report.failed.append(f"row {', '.join(map(str, rows))}: {exc}")
+                    continue
+                for job, image in zip(group, result.images, strict=True):
+                    writer.put(image, self._entry(job, job_file_name(job, self.spec.template), digest, device))
+        finally:
+            writer.finish()
+        if writer.error is not None:
+            raise LdmStudioError(
+                f"{self.out}: cannot write ({writer.error}); the batch stopped after "
+                f"{report.already_done + len(report.written)} of {len(self.jobs)} images. "
+                f"The manifest lists every finished image: run the same command again to resume."
+            )
+        if self.spec.is_sweep and report.already_done + len(report.written) == len(self.jobs) and self.jobs:
+            files = [self.out / job_file_name(job, self.spec.template) for job in self.jobs]
+            report.contact_sheet = write_contact_sheet(self.out / SHEET_FILE, self.jobs, files, self.spec.sweep_axes)
+        return report
+
+    def _entry(self, job: ImageJob, name: str, digest: str, device: str) -> dict[str, Any]:
+        """The manifest line of a job (written once its PNG is in place)."""
+        return {
+            "index": job.index,
+            "row": job.row,
+            "file": name,
+            "recipe": build_recipe(job.request, self.info, job.image_index, model_hash=digest, device=device),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+
+def _groups(jobs: list[ImageJob]) -> list[list[ImageJob]]:
+    """Pending jobs grouped into engine batches: a row whose images are all pending runs as one batch."""
+    groups: list[list[ImageJob]] = []
+    for job in jobs:
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and last[0].row == job.row
+            and last[-1].image_index + 1 == job.image_index
+            and last[0].image_index == 0
+        ):
+            last.append(job)
+        else:
+            groups.append([job])
+    # a row only partly pending runs image by image (seed + i reproduces each exactly)
+    out: list[list[ImageJob]] = []
+    for group in groups:
+        complete = len(group) == group[0].request.settings.batch_size
+        out.extend([group] if complete else [[job] for job in group])
+    return out
+
+
+def _group_request(group: list[ImageJob]) -> GenerationRequest:
+    return group[0].request if len(group) > 1 else group[0].single_request()
+
+
+class _Writer(threading.Thread):
+    """Writes PNGs and manifest lines in the background, so the engine samples the next image meanwhile."""
+
+    def __init__(self, manifest: Path) -> None:
+        super().__init__(name="batch-writer", daemon=True)
+        self.manifest = manifest
+        self.items: queue.Queue = queue.Queue(maxsize=8)
+        self.error: str | None = None
+        self.on_written: Callable[[Path], None] | None = None
+
+    def put(self, image: np.ndarray, entry: dict[str, Any]) -> None:
+        """Queue an image and its manifest entry (which names the file and holds the recipe)."""
+        if self.error is None:
+            self.items.put((image, entry))
+
+    def finish(self) -> None:
+        self.items.put(None)
+        self.join()
+
+    def append_entry(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with self.manifest.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def run(self) -> None:
+        while (item := self.items.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the batch is stopping
+            image, entry = item
+            target = self.manifest.parent / entry["file"]
+            try:
+                write_png_atomic(target, image, recipe_chunks(entry["recipe"]))
+                self.append_entry(entry)
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+                continue
+            if self.on_written is not None:
+                self.on_written(target)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

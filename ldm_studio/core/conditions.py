@@ -1,0 +1,80 @@
+"""A condition from named inputs (prompt, negative, class, map), checked against the model's family.
+
+The `generate` options, batch-spec rows and recipes all name their inputs the same way;
+this is the one place that turns them into a `Condition` and says which input is missing
+or does not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.requests import (
+    ClassCondition,
+    Condition,
+    SemanticMapCondition,
+    TextCondition,
+    UnconditionalCondition,
+)
+
+FAMILY_INPUT = {"text": "prompt", "class": "class", "semantic": "map", "uncond": None}
+
+
+def parse_classes(values: Sequence[str | int], label_set: str = "imagenet-1k") -> tuple[int, ...]:
+    """Class indices from numbers or names (comma-separated lists allowed), looked up in `label_set`."""
+    from ldm_studio.core.labels import load_label_set
+
+    ids: list[int] = []
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            ids.append(value)
+            continue
+        for token in str(value).split(","):
+            token = token.strip()
+            if not token:
+                continue
+            if token.lstrip("-").isdigit():
+                ids.append(int(token))
+            else:
+                ids.append(load_label_set(label_set).index_of(token))
+    if not ids:
+        raise RequestError("class", "no class given")
+    return tuple(ids)
+
+
+def condition_from_inputs(
+    info: ModelInfo,
+    *,
+    prompt: str | None = None,
+    negative: str = "",
+    classes: Sequence[str | int] | None = None,
+    map_path: str | Path | None = None,
+    option_prefix: str = "",
+) -> Condition:
+    """The condition for `info`'s family; RequestError naming the input (`option_prefix` + name)."""
+    given = {"prompt": prompt is not None, "class": bool(classes), "map": map_path is not None}
+    wanted = FAMILY_INPUT.get(info.family)
+    for name, present in given.items():
+        if present and name != wanted:
+            raise RequestError(option_prefix + name, f"does not apply to a {info.family!r} model")
+    if info.family == "text":
+        if prompt is None:
+            raise RequestError(option_prefix + "prompt", "a text model needs a prompt")
+        return TextCondition(prompt, negative)
+    if info.family == "class":
+        if not classes:
+            raise RequestError(option_prefix + "class", "a class model needs a class (an index or an ImageNet name)")
+        return ClassCondition(parse_classes(classes, info.label_set or "imagenet-1k"))
+    if info.family == "semantic":
+        if map_path is None:
+            raise RequestError(option_prefix + "map", "a semantic model needs a map file")
+        from ldm_studio.core.semantic_maps import read_map_file
+
+        label_set = info.label_set or "coco-stuff-182"
+        return SemanticMapCondition(read_map_file(map_path, label_set), label_set)
+    if info.family == "uncond":
+        return UnconditionalCondition()
+    raise RequestError("model", f"the {info.family!r} family takes no inputs this version knows")
