@@ -14,6 +14,7 @@ from ldm_studio.core.errors import RequestError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
+    CombinedCondition,
     Condition,
     SemanticMapCondition,
     TextCondition,
@@ -23,9 +24,12 @@ from ldm_studio.core.requests import (
 FAMILY_INPUT = {"text": "prompt", "class": "class", "semantic": "map", "uncond": None}
 
 
-def parse_classes(values: Sequence[str | int], label_set: str = "imagenet-1k") -> tuple[int, ...]:
-    """Class indices from numbers or names (comma-separated lists allowed), looked up in `label_set`."""
-    from ldm_studio.core.labels import load_label_set
+def parse_classes(values: Sequence[str | int], names: Sequence[str] | str = "imagenet-1k") -> tuple[int, ...]:
+    """Class indices from numbers or names (comma-separated lists allowed).
+
+    Names are looked up in `names`: a model's own class list, or a shipped label set's name.
+    """
+    from ldm_studio.core.labels import Label, LabelSet, load_label_set
 
     ids: list[int] = []
     for value in values:
@@ -38,11 +42,20 @@ def parse_classes(values: Sequence[str | int], label_set: str = "imagenet-1k") -
                 continue
             if token.lstrip("-").isdigit():
                 ids.append(int(token))
+                continue
+            if isinstance(names, str):
+                labels = load_label_set(names)
             else:
-                ids.append(load_label_set(label_set).index_of(token))
+                labels = LabelSet("model classes", tuple(Label(i, n) for i, n in enumerate(names)))
+            ids.append(labels.index_of(token))
     if not ids:
         raise RequestError("class", "no class given")
     return tuple(ids)
+
+
+def class_names_of(info: ModelInfo) -> Sequence[str] | str:
+    """Where a model's class names come from: its own list, else ImageNet-1k."""
+    return info.class_names if info.class_names is not None else "imagenet-1k"
 
 
 def condition_from_inputs(
@@ -55,6 +68,8 @@ def condition_from_inputs(
     option_prefix: str = "",
 ) -> Condition:
     """The condition for `info`'s family; RequestError naming the input (`option_prefix` + name)."""
+    if info.family == "multi":
+        return _combined(info, prompt, negative, classes, map_path)
     given = {"prompt": prompt is not None, "class": bool(classes), "map": map_path is not None}
     wanted = FAMILY_INPUT.get(info.family)
     for name, present in given.items():
@@ -67,14 +82,34 @@ def condition_from_inputs(
     if info.family == "class":
         if not classes:
             raise RequestError(option_prefix + "class", "a class model needs a class (an index or an ImageNet name)")
-        return ClassCondition(parse_classes(classes, info.label_set or "imagenet-1k"))
+        return ClassCondition(parse_classes(classes, class_names_of(info)))
     if info.family == "semantic":
         if map_path is None:
             raise RequestError(option_prefix + "map", "a semantic model needs a map file")
-        from ldm_studio.core.semantic_maps import read_map_file
-
-        label_set = info.label_set or "coco-stuff-182"
-        return SemanticMapCondition(read_map_file(map_path, label_set), label_set)
+        return _map_condition(info, map_path)
     if info.family == "uncond":
         return UnconditionalCondition()
     raise RequestError("model", f"the {info.family!r} family takes no inputs this version knows")
+
+
+def _map_condition(info: ModelInfo, map_path: str | Path) -> SemanticMapCondition:
+    from ldm_studio.core.semantic_maps import read_map_file
+
+    label_set = info.label_set or "coco-stuff-182"
+    return SemanticMapCondition(read_map_file(map_path, label_set), label_set)
+
+
+def _combined(
+    info: ModelInfo,
+    prompt: str | None,
+    negative: str,
+    classes: Sequence[str | int] | None,
+    map_path: str | Path | None,
+) -> Condition:
+    """A multi-input model takes any subset of its inputs; none at all is unconditional."""
+    combined = CombinedCondition(
+        text=TextCondition(prompt, negative) if prompt is not None else None,
+        label=ClassCondition(parse_classes(classes, class_names_of(info))) if classes else None,
+        semantic=_map_condition(info, map_path) if map_path is not None else None,
+    )
+    return combined if combined.parts() else UnconditionalCondition()

@@ -20,6 +20,7 @@ import io
 import json
 import platform
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
+    CombinedCondition,
     Condition,
     GenerationRequest,
     SamplerSettings,
@@ -52,6 +54,8 @@ def condition_for_image(condition: Condition, index: int) -> Condition:
     """The condition of image `index` alone (a per-image class list picks its entry)."""
     if isinstance(condition, ClassCondition) and len(condition.class_ids) > 1:
         return ClassCondition((condition.class_ids[index],))
+    if isinstance(condition, CombinedCondition) and condition.label is not None:
+        return replace(condition, label=condition_for_image(condition.label, index))
     return condition
 
 
@@ -64,7 +68,7 @@ def build_recipe(
     return {
         "version": RECIPE_VERSION,
         "model": {"name": info.name, "hash": model_hash, "family": info.family, "path": str(info.path)},
-        "condition": condition_to_json(condition),
+        "condition": condition_to_json(condition, info.class_names),
         "settings": asdict(settings),
         "batch": {"index": index, "size": request.settings.batch_size, "seed": request.settings.seed},
         "device": device,
@@ -77,17 +81,20 @@ def build_recipe(
     }
 
 
-def condition_to_json(condition: Condition) -> dict[str, Any]:
+def condition_to_json(condition: Condition, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """JSON of a condition; class names come from `class_names` (a model's own list) or ImageNet-1k."""
     if isinstance(condition, TextCondition):
         return {"kind": "text", "prompt": condition.prompt, "negative": condition.negative}
     if isinstance(condition, ClassCondition):
-        return {"kind": "class", "class_ids": list(condition.class_ids), "class_names": _class_names(condition)}
+        return {"kind": "class", "class_ids": list(condition.class_ids), "class_names": _class_names(condition, class_names)}
     if isinstance(condition, SemanticMapCondition):
         return {
             "kind": "semantic",
             "label_set": condition.label_set,
             "map_png": base64.b64encode(map_png_bytes(condition)).decode("ascii"),
         }
+    if isinstance(condition, CombinedCondition):
+        return {"kind": "combined", "parts": [condition_to_json(part, class_names) for part in condition.parts()]}
     return {"kind": "uncond"}
 
 
@@ -105,6 +112,10 @@ def condition_from_json(data: Any) -> Condition:
         return SemanticMapCondition(indices, str(data.get("label_set", "coco-stuff-182")))
     if kind == "uncond":
         return UnconditionalCondition()
+    if kind == "combined":
+        parts = [condition_from_json(part) for part in data["parts"]]
+        slots = {TextCondition: "text", ClassCondition: "label", SemanticMapCondition: "semantic"}
+        return CombinedCondition(**{slots[type(part)]: part for part in parts})
     raise ValueError(f"unknown condition kind {kind!r}")
 
 
@@ -117,11 +128,12 @@ def map_png_bytes(condition: SemanticMapCondition) -> bytes:
     return buffer.getvalue()
 
 
-def _class_names(condition: ClassCondition) -> list[str]:
-    from ldm_studio.core.labels import load_label_set
+def _class_names(condition: ClassCondition, names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        from ldm_studio.core.labels import load_label_set
 
-    labels = load_label_set("imagenet-1k")
-    return [labels[c].name if c < len(labels) else f"class {c}" for c in condition.class_ids]
+        names = load_label_set("imagenet-1k").names
+    return [names[c] if c < len(names) else f"class {c}" for c in condition.class_ids]
 
 
 # --- AUTOMATIC1111 "parameters" --------------------------------------------------------------
@@ -130,7 +142,12 @@ def _class_names(condition: ClassCondition) -> list[str]:
 def format_a1111(recipe: dict[str, Any]) -> str:
     """The `parameters` text of a recipe, as AUTOMATIC1111 writes it."""
     cond, s = recipe["condition"], recipe["settings"]
-    if cond["kind"] == "text":
+    parts = {part["kind"]: part for part in cond.get("parts", [])} if cond["kind"] == "combined" else {}
+    if "text" in parts:
+        prompt, negative = parts["text"]["prompt"], parts["text"].get("negative", "")
+    elif "class" in parts:
+        prompt, negative = ", ".join(parts["class"]["class_names"]), ""
+    elif cond["kind"] == "text":
         prompt, negative = cond["prompt"], cond.get("negative", "")
     elif cond["kind"] == "class":
         prompt, negative = ", ".join(cond.get("class_names") or map(str, cond["class_ids"])), ""

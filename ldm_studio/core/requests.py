@@ -89,7 +89,36 @@ class UnconditionalCondition:
     """No conditioning input (unconditional models)."""
 
 
-Condition = TextCondition | ClassCondition | SemanticMapCondition | UnconditionalCondition
+@dataclass(frozen=True, eq=False)
+class CombinedCondition:
+    """Several inputs at once, for models trained on text, class and map together (the demo model).
+
+    A part left as None is dropped the way the model was trained to drop it (its null input).
+    """
+
+    text: TextCondition | None = None
+    label: ClassCondition | None = None
+    semantic: SemanticMapCondition | None = None
+
+    def parts(self) -> tuple[TextCondition | ClassCondition | SemanticMapCondition, ...]:
+        return tuple(p for p in (self.text, self.label, self.semantic) if p is not None)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CombinedCondition):
+            return NotImplemented
+        maps = (self.semantic, other.semantic)
+        if (maps[0] is None) != (maps[1] is None):
+            return False
+        if maps[0] is not None and not (
+            maps[0].label_set == maps[1].label_set and np.array_equal(maps[0].label_map, maps[1].label_map)
+        ):
+            return False
+        return self.text == other.text and self.label == other.label
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+Condition = TextCondition | ClassCondition | SemanticMapCondition | UnconditionalCondition | CombinedCondition
 
 
 @dataclass(frozen=True)
@@ -128,32 +157,35 @@ class GenerationRequest:
         """Raise RequestError if this request does not fit the model (family, size, labels)."""
         expected = FAMILY_CONDITIONS.get(model.family)
         if expected is not None and not isinstance(self.condition, expected):
+            names = " or ".join(t.__name__ for t in expected)
             raise RequestError(
-                "condition",
-                f"a {model.family!r} model takes a {expected.__name__}, not a {type(self.condition).__name__}",
+                "condition", f"a {model.family!r} model takes a {names}, not a {type(self.condition).__name__}"
             )
         factor = model.latent_factor
         for name in ("width", "height"):
             value = getattr(self.settings, name)
             if value % factor:
                 raise RequestError(name, f"{value} is not a multiple of the model's latent factor {factor}")
-        if isinstance(self.condition, ClassCondition):
-            n = len(self.condition.class_ids)
+        label = self.condition.label if isinstance(self.condition, CombinedCondition) else self.condition
+        if isinstance(label, ClassCondition):
+            n = len(label.class_ids)
             if n not in (1, self.settings.batch_size):
                 raise RequestError(
                     "class", f"{n} classes for a batch of {self.settings.batch_size}: give one or one per image"
                 )
             if model.num_classes is not None:
-                bad = [c for c in self.condition.class_ids if c >= model.num_classes]
+                bad = [c for c in label.class_ids if c >= model.num_classes]
                 if bad:
                     raise RequestError("class", f"index {bad[0]} is outside 0..{model.num_classes - 1}")
 
 
-FAMILY_CONDITIONS: dict[str, type] = {
-    "text": TextCondition,
-    "class": ClassCondition,
-    "semantic": SemanticMapCondition,
-    "uncond": UnconditionalCondition,
+FAMILY_CONDITIONS: dict[str, tuple[type, ...]] = {
+    "text": (TextCondition,),
+    "class": (ClassCondition,),
+    "semantic": (SemanticMapCondition,),
+    "uncond": (UnconditionalCondition,),
+    # trained with each input dropped at random: any one, any combination, or none
+    "multi": (CombinedCondition, TextCondition, ClassCondition, SemanticMapCondition, UnconditionalCondition),
 }
 
 
