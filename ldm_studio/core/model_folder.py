@@ -66,6 +66,7 @@ class ModelInfo:
     label_set: str | None = None
     num_classes: int | None = None
     null_class: int | None = None
+    class_names: tuple[str, ...] | None = None  # a model's own class list; None: ImageNet-1k order
     license: str | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
     origin: str = "ldm_studio"  # or "diffusers" for a plain diffusers repo
@@ -82,6 +83,7 @@ class ModelInfo:
             "label_set": self.label_set,
             "num_classes": self.num_classes,
             "null_class": self.null_class,
+            "class_names": list(self.class_names) if self.class_names is not None else None,
             "defaults": asdict(self.defaults),
             "license": self.license,
             "provenance": dict(self.provenance),
@@ -164,6 +166,7 @@ def _from_studio_json(root: Path) -> ModelInfo:
         label_set=data.get("label_set"),
         num_classes=data.get("num_classes"),
         null_class=data.get("null_class"),
+        class_names=_class_names(file, data.get("class_names")),
         license=data.get("license"),
         provenance=data.get("provenance") or {},
     )
@@ -221,7 +224,10 @@ def _autoencoder_facts(folder: Path) -> dict[str, Any]:
     return {
         "kind": kinds[cls],
         "factor": 2 ** (len(blocks) - 1),
-        "channels": int(config.get("latent_channels", 4 if cls == "AutoencoderKL" else 3)),
+        # A VQ latent (what the U-Net sees) has vq_embed_dim channels when that is set.
+        "channels": int(
+            config.get("vq_embed_dim") or config.get("latent_channels", 4 if cls == "AutoencoderKL" else 3)
+        ),
         "scaling_factor": float(config.get("scaling_factor", default_scale)),
         "sample_size": int(config.get("sample_size", 256) or 256),
     }
@@ -250,3 +256,11 @@ def _positive_float(file: Path, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ModelFolderError(file, f"{name} must be a positive number, got {value!r}")
     return float(value)
+
+
+def _class_names(file: Path, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ModelFolderError(file, "class_names must be a list of non-empty names")
+    return tuple(value)

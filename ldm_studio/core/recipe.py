@@ -86,7 +86,11 @@ def condition_to_json(condition: Condition, class_names: Sequence[str] | None = 
     if isinstance(condition, TextCondition):
         return {"kind": "text", "prompt": condition.prompt, "negative": condition.negative}
     if isinstance(condition, ClassCondition):
-        return {"kind": "class", "class_ids": list(condition.class_ids), "class_names": _class_names(condition, class_names)}
+        return {
+            "kind": "class",
+            "class_ids": list(condition.class_ids),
+            "class_names": _class_names(condition, class_names),
+        }
     if isinstance(condition, SemanticMapCondition):
         return {
             "kind": "semantic",
