@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import torch
 from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
@@ -78,3 +80,26 @@ def make_scheduler(name: str, base_config: dict[str, Any]) -> SchedulerMixin:
         config = {k: v for k, v in config.items() if k not in _DDIM_ONLY}
     config.update(dict(spec.overrides))
     return spec.scheduler.from_config(config)
+
+
+def set_timesteps(scheduler: SchedulerMixin, steps: int, device: torch.device | str | None = None) -> None:
+    """Set the sampling timesteps: diffusers' spacing, except for DDIM on a CompVis schedule.
+
+    The original CompVis DDIM sampler uses `range(0, T, T // S) + 1` (descending). diffusers'
+    "leading" spacing gives the same list when S divides T, but one step fewer otherwise
+    (S=30: 30 steps instead of the original 31). With a CompVis-style DDIM config (leading,
+    offset 1, no alpha-to-one) the original list is used; DDIM's step still moves by T // S.
+    """
+    scheduler.set_timesteps(steps, device=device)
+    config = scheduler.config
+    if (
+        isinstance(scheduler, DDIMScheduler)
+        and config.timestep_spacing == "leading"
+        and config.steps_offset == 1
+        and not config.set_alpha_to_one
+    ):
+        total = config.num_train_timesteps
+        original = np.arange(0, total, total // steps)[::-1] + config.steps_offset
+        # where the original would index past the schedule (S=3: 999 + 1) it fails; keep what exists
+        original = original[original < total]
+        scheduler.timesteps = torch.from_numpy(original.copy()).to(device)

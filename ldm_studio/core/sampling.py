@@ -20,7 +20,7 @@ import torch
 
 from ldm_studio.core.errors import Cancelled
 from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.samplers import make_scheduler
+from ldm_studio.core.samplers import make_scheduler, set_timesteps
 
 if TYPE_CHECKING:
     from ldm_studio.core.families.base import LatentDiffusionModel
@@ -75,7 +75,7 @@ def denoise(
     settings = request.settings
     request.check_for(model.info)
     scheduler = make_scheduler(settings.sampler, model.scheduler_config)
-    scheduler.set_timesteps(settings.steps, device=model.device)
+    set_timesteps(scheduler, settings.steps, model.device)
     timesteps = scheduler.timesteps
     total = len(timesteps)
 

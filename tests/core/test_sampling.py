@@ -132,3 +132,18 @@ def test_every_step_carries_x0_and_previews_follow_the_policy(text_engine):
     assert full[0].preview.shape == (1, 64, 64, 3)
     none = list(denoise(text_engine.model, request(steps=2), preview=PreviewPolicy("none")))
     assert all(e.preview is None for e in none)
+
+
+@pytest.mark.parametrize("steps", [20, 30, 7, 3])
+def test_ddim_uses_the_original_compvis_timesteps(steps):
+    """range(0, 1000, 1000 // S) + 1, descending: 31 steps for S=30 as in the original sampler."""
+    from ldm_studio.core.samplers import make_scheduler, set_timesteps
+    from ldm_studio.testing.tiny_models import compvis_text_scheduler
+
+    scheduler = make_scheduler("ddim", dict(compvis_text_scheduler().config))
+    set_timesteps(scheduler, steps)
+    expected = [t + 1 for t in range(0, 1000, 1000 // steps)][::-1]
+    assert scheduler.timesteps.tolist() == [t for t in expected if t < 1000]
+    # each step moves by 1000 // S, and the last one lands on alphas_cumprod[0]
+    prev = scheduler.timesteps[-1].item() - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    assert prev < 0 and scheduler.final_alpha_cumprod == scheduler.alphas_cumprod[0]
