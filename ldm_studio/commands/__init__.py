@@ -1,5 +1,5 @@
 """The `ldm-studio` subcommands, one module each."""
 
-from ldm_studio.commands import generate, gui
+from ldm_studio.commands import batch, convert, generate, gui
 
-COMMANDS = (generate, gui)
+COMMANDS = (generate, batch, convert, gui)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ldm_studio.core.conditions import condition_from_inputs
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
@@ -17,7 +18,6 @@ from ldm_studio.core.requests import (
     Condition,
     GenerationRequest,
     SamplerSettings,
-    TextCondition,
     random_seed,
 )
 from ldm_studio.core.samplers import SAMPLER_NAMES
@@ -26,8 +26,22 @@ from ldm_studio.core.store import history_dir
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("generate", help="make images from the command line")
-    p.add_argument("--model", required=True, help="model folder (ldm_studio.json or a diffusers repo)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model folder (ldm_studio.json or a diffusers repo), or an original CompVis .ckpt with --config",
+    )
+    p.add_argument("--config", type=Path, help="the original .yaml of a .ckpt given as --model (converted once)")
+    p.add_argument("--tokenizer", type=Path, help="bert-base-uncased tokenizer folder, for converting a text .ckpt")
     p.add_argument("--prompt", help="text prompt (text models)")
+    p.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        metavar="N",
+        help="class index or ImageNet name (class models); repeat or comma-separate to give one per image",
+    )
+    p.add_argument("--map", type=Path, help="semantic map: PNG of label indices, or RGB in the label palette")
     p.add_argument("--negative", default="", help="negative prompt: what guidance steers away from")
     p.add_argument("--seed", type=int, help="seed of the first image (image i uses seed + i); random if omitted")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
@@ -59,15 +73,31 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
 
 
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
-    if info.family == "text":
-        if args.prompt is None:
-            raise RequestError("--prompt", "a text model needs a prompt")
-        return TextCondition(args.prompt, args.negative)
-    raise RequestError("--model", f"the {info.family!r} family cannot be run from the command line yet")
+    return condition_from_inputs(
+        info,
+        prompt=args.prompt,
+        negative=args.negative,
+        classes=args.classes,
+        map_path=args.map,
+        option_prefix="--",
+    )
+
+
+def resolve_model(args: argparse.Namespace) -> Path:
+    """A model folder for `--model`: the folder itself, or a .ckpt converted once into the store."""
+    model = Path(args.model).expanduser()
+    if model.is_file() or args.config is not None:
+        from ldm_studio.core.convert.into_store import convert_into_store
+
+        if args.config is None:
+            raise RequestError("--config", f"{model.name} is a checkpoint file: give its original .yaml with --config")
+        bar = None if args.quiet else _conversion_bar()
+        return convert_into_store(model, args.config, tokenizer=args.tokenizer, progress=bar)
+    return model
 
 
 def run(args: argparse.Namespace) -> int:
-    info = read_model_info(args.model)
+    info = read_model_info(resolve_model(args))
     request = GenerationRequest(condition_from_args(args, info), settings_from_args(args, info))
     request.check_for(info)
     choice = choose_device(args.device, args.dtype)
@@ -89,6 +119,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _conversion_bar():
+    def report(message: str, fraction: float) -> None:
+        print(f"\rconverting: {message:<40} {fraction * 100:5.1f}%", end="", file=sys.stderr, flush=True)
+        if fraction >= 1.0:
+            print(file=sys.stderr)
+
+    return report
 
 
 def _progress_bar(quiet: bool):

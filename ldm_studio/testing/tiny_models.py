@@ -151,3 +151,168 @@ def write_text_model(folder: Path, seed: int = 0, width: int = 32, diffusers_onl
     )
     write_model_info(info)
     return folder
+
+
+# --- class, semantic and unconditional families -------------------------------------------
+
+
+def compvis_scheduler(linear_start: float = 0.0015, linear_end: float = 0.0195) -> DDIMScheduler:
+    """The original CompVis DDIM for a given `linear_start/linear_end` (scaled_linear betas)."""
+    return DDIMScheduler(
+        beta_start=linear_start,
+        beta_end=linear_end,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+
+
+def tiny_vq_f4(seed: int = 0, codes: int = 64):
+    """A VQ-f4 first stage with 3 latent channels (like the cin256/semantic models), tiny."""
+    from diffusers import VQModel
+
+    torch.manual_seed(seed)
+    return VQModel(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(8, 16, 16),
+        layers_per_block=1,
+        latent_channels=3,
+        num_vq_embeddings=codes,
+        norm_num_groups=8,
+        sample_size=32,
+        scaling_factor=1.0,
+    )
+
+
+def _write_folder(folder: Path, parts: dict, info: ModelInfo) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, part in parts.items():
+        part.save_pretrained(folder / name)
+    write_model_info(info)
+    return folder
+
+
+def write_class_model(folder: Path, seed: int = 0, classes: int = 1000, context: int = 16) -> Path:
+    """A class-family folder: UNet2DConditionModel on a length-1 context from Embedding(classes + 1, D)."""
+    from ldm_studio.core.cond_stages import ClassEmbedder, save_cond_stage
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=context,
+        attention_head_dim=1,
+        norm_num_groups=8,
+    )
+    embedder = ClassEmbedder(classes + 1, context)
+    save_cond_stage(embedder, folder / "cond_stage")
+    parts = {"unet": unet, "vqvae": tiny_vq_f4(seed), "scheduler": compvis_scheduler(0.0015, 0.0195)}
+    info = ModelInfo(
+        path=folder,
+        family="class",
+        name=f"tiny-class-{seed}",
+        resolution=32,
+        latent_factor=4,
+        latent_channels=3,
+        scale_factor=1.0,
+        autoencoder="vqvae",
+        autoencoder_kind="vq",
+        defaults=Defaults(sampler="ddim", steps=4, guidance=3.0, eta=0.0),
+        label_set="imagenet-1k",
+        num_classes=classes,
+        null_class=classes,
+        license="test weights, random",
+        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
+    )
+    return _write_folder(folder, parts, info)
+
+
+def write_semantic_model(folder: Path, seed: int = 0, labels: int = 182) -> Path:
+    """A semantic-family folder: SpatialRescaler(2 stages, labels→3) concatenated to a VQ-f4 latent."""
+    from diffusers import UNet2DModel
+
+    from ldm_studio.core.cond_stages import SpatialRescaler, save_cond_stage
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=6,
+        out_channels=3,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+    save_cond_stage(SpatialRescaler(2, "bilinear", 0.5, labels, 3, bias=False), folder / "cond_stage")
+    parts = {"unet": unet, "vqvae": tiny_vq_f4(seed), "scheduler": compvis_scheduler(0.0015, 0.0205)}
+    info = ModelInfo(
+        path=folder,
+        family="semantic",
+        name=f"tiny-semantic-{seed}",
+        resolution=32,
+        latent_factor=4,
+        latent_channels=3,
+        scale_factor=1.0,
+        autoencoder="vqvae",
+        autoencoder_kind="vq",
+        defaults=Defaults(sampler="ddim", steps=4, guidance=1.0, eta=1.0),
+        label_set="coco-stuff-182",
+        license="test weights, random",
+        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
+    )
+    return _write_folder(folder, parts, info)
+
+
+def write_uncond_model(folder: Path, seed: int = 0, diffusers_only: bool = False) -> Path:
+    """An unconditional folder; `diffusers_only` writes an LDMPipeline repo like CompVis/ldm-celebahq-256,
+    including its vqvae config's wrong `scaling_factor` (0.18215) that the model folder reader overrides."""
+    from diffusers import UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+    vqvae = tiny_vq_f4(seed)
+    scheduler = compvis_scheduler(0.0015, 0.0195)
+    if diffusers_only:
+        from diffusers import LDMPipeline
+
+        vqvae.register_to_config(scaling_factor=0.18215)
+        folder.mkdir(parents=True, exist_ok=True)
+        LDMPipeline(vqvae=vqvae, unet=unet, scheduler=scheduler).save_pretrained(folder)
+        return folder
+    info = ModelInfo(
+        path=folder,
+        family="uncond",
+        name=f"tiny-uncond-{seed}",
+        resolution=32,
+        latent_factor=4,
+        latent_channels=3,
+        scale_factor=1.0,
+        autoencoder="vqvae",
+        autoencoder_kind="vq",
+        defaults=Defaults(sampler="ddim", steps=4, guidance=1.0, eta=0.0),
+        license="test weights, random",
+        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
+    )
+    return _write_folder(folder, {"unet": unet, "vqvae": vqvae, "scheduler": scheduler}, info)

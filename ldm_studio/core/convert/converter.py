@@ -1,0 +1,373 @@
+"""Original CompVis `.ckpt` + `config.yaml` → an LDM Studio model folder (diffusers subfolders, safetensors).
+
+Order of work: read and check the config first (cheap, and most unsupported models fail
+there), then read the checkpoint safely, split its keys by component, prefer the EMA U-Net
+weights, map every key (any leftover or unfilled parameter is an error), check the stored
+noise schedule against the config, and write the folder to a temporary name that is renamed
+into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import DDIMScheduler
+
+from ldm_studio import __version__
+from ldm_studio.core.cond_stages import save_cond_stage
+from ldm_studio.core.convert import autoencoder, cond_stage, unet
+from ldm_studio.core.convert.config import OriginalConfig, read_config
+from ldm_studio.core.convert.keys import KeyMap
+from ldm_studio.core.errors import ConversionError
+from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
+from ldm_studio.core.safe_load import read_checkpoint
+
+ProgressFn = Callable[[str, float], None]
+
+UNET_PREFIX = "model.diffusion_model."
+FIRST_STAGE_PREFIX = "first_stage_model."
+COND_STAGE_PREFIX = "cond_stage_model."
+EMA_PREFIX = "model_ema."
+SCHEDULE_BUFFERS = {
+    "betas",
+    "alphas_cumprod",
+    "alphas_cumprod_prev",
+    "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod",
+    "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance",
+    "posterior_log_variance_clipped",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+}
+OTHER_BUFFERS = {"logvar", "cond_ids", "model_ema.decay", "model_ema.num_updates"}
+
+# The sampler settings of the original scripts and the paper, per family.
+FAMILY_DEFAULTS = {
+    "class": Defaults(sampler="ddim", steps=20, guidance=3.0, eta=0.0),
+    "semantic": Defaults(sampler="ddim", steps=200, guidance=1.0, eta=1.0),
+    "text": Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
+    "uncond": Defaults(sampler="ddim", steps=200, guidance=1.0, eta=0.0),
+}
+SEMANTIC_LABEL_SETS = {182: "coco-stuff-182", 150: "ade20k-150"}
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion did: the folder's info and the keys it dropped on purpose."""
+
+    info: ModelInfo
+    ema_used: bool
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+
+def family_of(config: OriginalConfig) -> str:
+    """Which LDM Studio family an original config is; ConversionError for other conditioning."""
+    cond = config.cond_stage
+    if cond is None:
+        return "uncond"
+    pairs = {
+        (cond_stage.CLASS_EMBEDDER, "crossattn"): "class",
+        (cond_stage.SPATIAL_RESCALER, "concat"): "semantic",
+        (cond_stage.BERT_EMBEDDER, "crossattn"): "text",
+    }
+    family = pairs.get((cond.target, config.conditioning_key))
+    if family is None:
+        raise ConversionError(
+            config.path,
+            f"unsupported setting cond_stage_config.target {cond.target} with conditioning_key "
+            f"{config.conditioning_key!r}",
+        )
+    return family
+
+
+def convert_checkpoint(
+    config_path: str | Path,
+    checkpoint_path: str | Path,
+    out: str | Path,
+    *,
+    tokenizer: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
+    sha256: dict[str, str] | None = None,
+) -> ConversionReport:
+    """Convert and write the model folder `out`; returns what was done. Nothing is left at `out` on error.
+
+    `sha256` may carry the files' hashes ("checkpoint", "config") when the caller has them already.
+    """
+    report = progress or (lambda _msg, _frac: None)
+    config_file, ckpt_file, target = Path(config_path).expanduser(), Path(checkpoint_path).expanduser(), Path(out)
+    report("reading config", 0.0)
+    config = read_config(config_file)
+    family = family_of(config)
+    unet_layout = unet.read_layout(config.unet, config_file)
+    ae_layout = autoencoder.read_layout(config.first_stage, config_file)
+    _check_architecture(config, family, unet_layout, ae_layout)
+    tokenizer_obj = _load_tokenizer(tokenizer, config_file) if family == "text" else None
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise ConversionError(target, "exists and is not empty (choose another --out)")
+
+    report("reading checkpoint", 0.05)
+    ckpt = read_checkpoint(ckpt_file)
+    groups, scale_factor, ema_used, dropped = _split(ckpt.state_dict, config, ckpt_file)
+    _check_schedule(ckpt.state_dict, config, ckpt_file)
+
+    report("converting U-Net", 0.3)
+    unet_model = unet.build_unet(unet_layout)
+    keys = KeyMap(groups["unet"], "U-Net", ckpt_file)
+    unet.map_keys(keys, unet_layout)
+    keys.finish(unet_model)
+
+    report("converting autoencoder", 0.55)
+    ae_model = autoencoder.build_autoencoder(ae_layout, scale_factor)
+    keys = KeyMap(groups["first_stage"], "first stage", ckpt_file)
+    autoencoder.map_keys(keys, ae_layout)
+    keys.finish(ae_model)
+
+    report("converting conditioning", 0.7)
+    parts: dict[str, Any] = {"unet": unet_model, ae_layout.folder: ae_model, "scheduler": make_scheduler(config)}
+    cond_module, extra = _convert_cond_stage(config, family, groups["cond_stage"], ckpt_file)
+    if family == "text":
+        parts["bert"] = cond_module
+        parts["tokenizer"] = tokenizer_obj
+        if tokenizer_obj is not None and len(tokenizer_obj) != cond_module.config.vocab_size:
+            raise ConversionError(
+                Path(str(tokenizer)),
+                f"has {len(tokenizer_obj)} tokens; the model's vocabulary has {cond_module.config.vocab_size}",
+            )
+    elif groups["cond_stage"] and cond_module is None:
+        raise ConversionError(ckpt_file, "holds conditioning weights, but the config has no conditioning stage")
+
+    report("writing model folder", 0.8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for folder, part in parts.items():
+            part.save_pretrained(staging / folder)
+        if family in ("class", "semantic"):
+            save_cond_stage(cond_module, staging / "cond_stage")
+        info = ModelInfo(
+            path=target,
+            family=family,
+            name=name or (ckpt_file.parent.name if ckpt_file.stem in ("model", "last") else ckpt_file.stem),
+            resolution=(config.image_size or unet_layout.sample_size) * ae_layout.factor,
+            latent_factor=ae_layout.factor,
+            latent_channels=ae_layout.embed_dim,
+            scale_factor=scale_factor,
+            autoencoder=ae_layout.folder,
+            autoencoder_kind=ae_layout.kind,
+            defaults=_defaults(family, extra),
+            provenance={
+                "converted_by": f"ldm-studio {__version__}",
+                "checkpoint": ckpt_file.name,
+                "checkpoint_sha256": (sha256 or {}).get("checkpoint") or file_sha256(ckpt_file),
+                "config": config_file.name,
+                "config_sha256": (sha256 or {}).get("config") or file_sha256(config_file),
+                "ema_used": ema_used,
+                "global_step": ckpt.global_step,
+                "read_with": ckpt.method,
+                "not_loaded_objects": ckpt.replaced,
+                "dropped_keys": dropped,
+                "beta_schedule": {"linear_start": config.linear_start, "linear_end": config.linear_end},
+            },
+            **extra,
+        )
+        write_model_info(_at(info, staging))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report("done", 1.0)
+    return ConversionReport(info, ema_used, dropped)
+
+
+def _defaults(family: str, extra: dict[str, Any]) -> Defaults:
+    """The family's original settings; a class model without a "no class" row cannot be guided."""
+    defaults = FAMILY_DEFAULTS[family]
+    if family == "class" and extra.get("null_class") is None:
+        return replace(defaults, guidance=1.0)
+    return defaults
+
+
+def make_scheduler(config: OriginalConfig) -> DDIMScheduler:
+    """The original DDIM sampler on the config's schedule (scaled_linear = LDM's "linear")."""
+    return DDIMScheduler(
+        num_train_timesteps=config.timesteps,
+        beta_start=config.linear_start,
+        beta_end=config.linear_end,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _at(info: ModelInfo, folder: Path) -> ModelInfo:
+    return replace(info, path=folder)
+
+
+def _check_architecture(
+    config: OriginalConfig, family: str, u: unet.UNetLayout, a: autoencoder.AutoencoderLayout
+) -> None:
+    file = config.path
+    if family in ("class", "text") and not u.spatial_transformer:
+        raise ConversionError(file, f"unsupported: a {family} model whose U-Net has no cross-attention")
+    if family in ("uncond", "semantic") and u.spatial_transformer:
+        raise ConversionError(file, f"unsupported: a {family} model with a cross-attention U-Net")
+    if u.out_channels != a.embed_dim:
+        raise ConversionError(file, f"the U-Net predicts {u.out_channels} channels, the latent has {a.embed_dim}")
+    if family == "semantic":
+        rescaler = cond_stage.build_spatial_rescaler(config.cond_stage, file)
+        if u.in_channels != a.embed_dim + rescaler.output_channels:
+            raise ConversionError(file, "the U-Net's in_channels is not latent + map channels")
+        if rescaler.in_channels not in SEMANTIC_LABEL_SETS:
+            raise ConversionError(
+                file,
+                f"unsupported setting cond_stage_config.params.in_channels = {rescaler.in_channels} (no label set)",
+            )
+    elif u.in_channels != a.embed_dim:
+        raise ConversionError(file, f"the U-Net takes {u.in_channels} channels, the latent has {a.embed_dim}")
+    if family == "class":
+        embed_dim = int(config.cond_stage.params["embed_dim"])
+        if embed_dim != u.context_dim:
+            raise ConversionError(file, f"class embedding size {embed_dim} != the U-Net's context_dim {u.context_dim}")
+
+
+def _split(
+    state: dict[str, torch.Tensor], config: OriginalConfig, file: Path
+) -> tuple[dict[str, dict[str, torch.Tensor]], float, bool, dict[str, int]]:
+    """Group keys by component; swap in EMA U-Net weights when present. Unknown keys are an error."""
+    groups: dict[str, dict[str, torch.Tensor]] = {"unet": {}, "first_stage": {}, "cond_stage": {}}
+    ema: dict[str, torch.Tensor] = {}
+    dropped: dict[str, int] = {}
+    unknown: list[str] = []
+    scale_factor = config.scale_factor
+    for key, tensor in state.items():
+        if key.startswith(UNET_PREFIX):
+            groups["unet"][key[len(UNET_PREFIX) :]] = tensor
+        elif key.startswith(FIRST_STAGE_PREFIX):
+            rest = key[len(FIRST_STAGE_PREFIX) :]
+            if rest.startswith("loss."):
+                dropped["first-stage training loss"] = dropped.get("first-stage training loss", 0) + 1
+            else:
+                groups["first_stage"][rest] = tensor
+        elif key.startswith(COND_STAGE_PREFIX):
+            groups["cond_stage"][key[len(COND_STAGE_PREFIX) :]] = tensor
+        elif key in SCHEDULE_BUFFERS or key in OTHER_BUFFERS:
+            dropped["schedule and EMA bookkeeping buffers"] = dropped.get("schedule and EMA bookkeeping buffers", 0) + 1
+        elif key.startswith(EMA_PREFIX):
+            ema[key[len(EMA_PREFIX) :]] = tensor
+        elif key == "scale_factor":
+            scale_factor = float(tensor.reshape(-1)[0])
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ConversionError(file, f"{len(unknown)} key(s) of no known component: {', '.join(sorted(unknown)[:8])}")
+    if not groups["unet"]:
+        raise ConversionError(file, f"holds no U-Net weights ({UNET_PREFIX}*): is it a latent-diffusion checkpoint?")
+    if not groups["first_stage"]:
+        raise ConversionError(file, f"holds no first-stage weights ({FIRST_STAGE_PREFIX}*)")
+    ema_used = False
+    if ema:
+        by_flat = {("diffusion_model." + k).replace(".", ""): k for k in groups["unet"]}
+        missing = [k for flat, k in by_flat.items() if flat not in ema]
+        extra = sorted(set(ema) - set(by_flat))
+        if extra:
+            raise ConversionError(file, f"EMA weights with no U-Net parameter: {', '.join(extra[:8])}")
+        if missing:
+            raise ConversionError(file, f"EMA weights lack {len(missing)} U-Net parameter(s): {', '.join(missing[:8])}")
+        dropped["raw (non-EMA) U-Net weights"] = len(groups["unet"])
+        groups["unet"] = {k: ema[flat] for flat, k in by_flat.items()}
+        ema_used = True
+    if scale_factor <= 0:
+        raise ConversionError(file, f"scale_factor {scale_factor} must be positive")
+    return groups, scale_factor, ema_used, dropped
+
+
+def _check_schedule(state: dict[str, torch.Tensor], config: OriginalConfig, file: Path) -> None:
+    """The stored betas must be the config's linear schedule (otherwise DDIM would sample wrongly)."""
+    betas = state.get("betas")
+    if betas is None:
+        return
+    expected = (
+        torch.linspace(config.linear_start**0.5, config.linear_end**0.5, config.timesteps, dtype=torch.float64) ** 2
+    )
+    if betas.shape != expected.shape or not torch.allclose(betas.double(), expected, rtol=1e-5, atol=1e-8):
+        raise ConversionError(
+            file, "its stored betas do not match linear_start/linear_end/timesteps of the config (another schedule?)"
+        )
+
+
+def _convert_cond_stage(
+    config: OriginalConfig, family: str, weights: dict[str, torch.Tensor], file: Path
+) -> tuple[Any, dict[str, Any]]:
+    if family == "uncond":
+        return None, {}
+    target = config.cond_stage
+    assert target is not None
+    if family == "class":
+        module = cond_stage.build_class_embedder(target, config.path)
+        keys = KeyMap(weights, "class embedder", file)
+        cond_stage.map_class_embedder(keys)
+        keys.finish(module)
+        # cin256-v2 has 1001 rows: 1000 ImageNet classes and the "no class" row of guidance.
+        has_null = module.n_classes == 1001
+        extra = {
+            "label_set": "imagenet-1k" if module.n_classes in (1000, 1001) else None,
+            "num_classes": module.n_classes - 1 if has_null else module.n_classes,
+            "null_class": module.n_classes - 1 if has_null else None,
+        }
+        return module, extra
+    if family == "semantic":
+        module = cond_stage.build_spatial_rescaler(target, config.path)
+        keys = KeyMap(weights, "map encoder", file)
+        cond_stage.map_spatial_rescaler(keys, module)
+        keys.finish(module)
+        return module, {"label_set": SEMANTIC_LABEL_SETS[module.in_channels]}
+    from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
+
+    bert_config = cond_stage.bert_config(target, config.path)
+    module = LDMBertModel(LDMBertConfig(**bert_config))
+    keys = KeyMap(weights, "text encoder", file)
+    cond_stage.map_bert(keys, bert_config["encoder_layers"])
+    keys.finish(module)
+    return module.eval(), {}
+
+
+def _load_tokenizer(folder: str | Path | None, config_file: Path) -> Any:
+    if folder is None:
+        raise ConversionError(
+            config_file,
+            "a text model needs the bert-base-uncased tokenizer, which is not downloaded: "
+            "pass --tokenizer DIR (a folder with its vocab.txt)",
+        )
+    from transformers import BertTokenizer
+
+    path = Path(folder).expanduser()
+    try:
+        if path.is_file():
+            return BertTokenizer(str(path))
+        return BertTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConversionError(path, f"is not a BERT tokenizer folder ({exc})") from None

@@ -1,0 +1,290 @@
+"""The original `openaimodel.UNetModel` → diffusers `UNet2DConditionModel` / `UNet2DModel`.
+
+Layout facts (CompVis `ldm/modules/diffusionmodules/openaimodel.py`): `input_blocks.0` is the
+input conv; then per level `num_res_blocks` blocks of [ResBlock, attention?] and, except at
+the last level, one Downsample (`.0.op`); `middle_block` = [ResBlock, attention, ResBlock];
+`output_blocks` per level (deepest first) `num_res_blocks + 1` blocks of
+[ResBlock, attention?, Upsample?], the Upsample at index 1 or 2 depending on attention.
+Attention is a SpatialTransformer (cross-attention models) or a legacy AttentionBlock with a
+fused conv1d qkv, which `split_qkv` turns into diffusers' separate q/k/v linears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import UNet2DConditionModel, UNet2DModel
+
+from ldm_studio.core.convert.config import Target, check_params
+from ldm_studio.core.convert.keys import KeyMap
+from ldm_studio.core.errors import ConversionError
+
+UNET_TARGET = "ldm.modules.diffusionmodules.openaimodel.UNetModel"
+KNOWN = {
+    "image_size",
+    "in_channels",
+    "out_channels",
+    "model_channels",
+    "num_res_blocks",
+    "attention_resolutions",
+    "channel_mult",
+    "num_heads",
+    "num_head_channels",
+    "num_heads_upsample",
+    "use_scale_shift_norm",
+    "resblock_updown",
+    "use_new_attention_order",
+    "use_spatial_transformer",
+    "transformer_depth",
+    "context_dim",
+    "legacy",
+    "conv_resample",
+    "dims",
+    "num_classes",
+    "n_embed",
+}
+IGNORED = {"dropout", "use_checkpoint", "use_fp16"}
+
+
+@dataclass(frozen=True)
+class UNetLayout:
+    """The original U-Net's shape, as needed for both the config and the key mapping."""
+
+    in_channels: int
+    out_channels: int
+    model_channels: int
+    channel_mult: tuple[int, ...]
+    num_res_blocks: int
+    attention_levels: tuple[bool, ...]
+    num_heads: int
+    num_head_channels: int
+    spatial_transformer: bool
+    transformer_depth: int
+    context_dim: int | None
+    scale_shift: bool
+    new_attention_order: bool
+    sample_size: int
+
+    @property
+    def channels(self) -> list[int]:
+        return [self.model_channels * m for m in self.channel_mult]
+
+    def heads(self, ch: int) -> tuple[int, int]:
+        """(heads, head dim) of an attention layer with `ch` channels, as the original computes it."""
+        if self.num_head_channels == -1:
+            return self.num_heads, ch // self.num_heads
+        return ch // self.num_head_channels, self.num_head_channels
+
+
+def read_layout(target: Target, file: Path) -> UNetLayout:
+    if target.target != UNET_TARGET:
+        raise ConversionError(file, f"unsupported setting unet_config.target: {target.target}")
+    p = target.params
+    check_params(file, "unet_config.params", p, KNOWN, IGNORED)
+
+    def unsupported(key: str, why: str) -> ConversionError:
+        return ConversionError(file, f"unsupported setting unet_config.params.{key} = {p.get(key)!r} ({why})")
+
+    if p.get("dims", 2) != 2:
+        raise unsupported("dims", "only 2-D U-Nets")
+    if not p.get("conv_resample", True):
+        raise unsupported("conv_resample", "only convolutional resampling")
+    if p.get("resblock_updown", False):
+        raise unsupported("resblock_updown", "ResBlock up/downsampling is not converted yet")
+    if p.get("num_classes") is not None:
+        raise unsupported("num_classes", "class embeddings inside the U-Net are not supported")
+    if p.get("n_embed") is not None:
+        raise unsupported("n_embed", "codebook-predicting U-Nets are not supported")
+    num_heads = int(p.get("num_heads", -1))
+    head_channels = int(p.get("num_head_channels", -1))
+    if num_heads == -1 and head_channels == -1:
+        raise unsupported("num_heads", "either num_heads or num_head_channels must be set")
+    if p.get("num_heads_upsample", -1) not in (-1, num_heads):
+        raise unsupported("num_heads_upsample", "must equal num_heads")
+    num_res_blocks = p.get("num_res_blocks")
+    if not isinstance(num_res_blocks, int):
+        raise unsupported("num_res_blocks", "must be one integer")
+    mult = tuple(int(m) for m in p.get("channel_mult", (1, 2, 4, 8)))
+    resolutions = {int(r) for r in p.get("attention_resolutions", ())}
+    spatial = bool(p.get("use_spatial_transformer", False))
+    context = p.get("context_dim")
+    if spatial and context is None:
+        raise unsupported("context_dim", "a SpatialTransformer needs a context")
+    if not spatial and context is not None:
+        raise unsupported("context_dim", "cross-attention without use_spatial_transformer")
+    if spatial and isinstance(context, (list, tuple)):
+        raise unsupported("context_dim", "one context size only")
+    layout = UNetLayout(
+        in_channels=int(p["in_channels"]),
+        out_channels=int(p["out_channels"]),
+        model_channels=int(p["model_channels"]),
+        channel_mult=mult,
+        num_res_blocks=num_res_blocks,
+        attention_levels=tuple(2**level in resolutions for level in range(len(mult))),
+        num_heads=num_heads,
+        num_head_channels=head_channels,
+        spatial_transformer=spatial,
+        transformer_depth=int(p.get("transformer_depth", 1)),
+        context_dim=int(context) if context is not None else None,
+        scale_shift=bool(p.get("use_scale_shift_norm", False)),
+        new_attention_order=bool(p.get("use_new_attention_order", False)),
+        sample_size=int(p.get("image_size", 64)),
+    )
+    for ch in [*layout.channels]:
+        heads, dim = layout.heads(ch)
+        if heads * dim != ch:
+            raise unsupported("num_heads", f"{ch} channels do not split into {heads} heads")
+    return layout
+
+
+def diffusers_config(layout: UNetLayout) -> dict[str, Any]:
+    """The diffusers U-Net config of the same architecture."""
+    common: dict[str, Any] = {
+        "sample_size": layout.sample_size,
+        "in_channels": layout.in_channels,
+        "out_channels": layout.out_channels,
+        "block_out_channels": tuple(layout.channels),
+        "layers_per_block": layout.num_res_blocks,
+        "downsample_padding": 1,
+        "flip_sin_to_cos": True,
+        "freq_shift": 0,
+        "norm_num_groups": 32,
+        "norm_eps": 1e-5,
+        "act_fn": "silu",
+        "resnet_time_scale_shift": "scale_shift" if layout.scale_shift else "default",
+    }
+    attn = layout.attention_levels
+    if layout.spatial_transformer:
+        return {
+            "_class_name": "UNet2DConditionModel",
+            **common,
+            "down_block_types": tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attn),
+            "up_block_types": tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)),
+            "mid_block_type": "UNetMidBlock2DCrossAttn",
+            "cross_attention_dim": layout.context_dim,
+            # diffusers' `attention_head_dim` of this class means the number of heads, per block.
+            "attention_head_dim": tuple(layout.heads(ch)[0] for ch in layout.channels),
+            "transformer_layers_per_block": layout.transformer_depth,
+            "use_linear_projection": False,
+            "upcast_attention": False,
+            "center_input_sample": False,
+        }
+    dims = {layout.heads(ch)[1] for ch, a in zip(layout.channels, attn, strict=True) if a}
+    dims.add(layout.heads(layout.channels[-1])[1])
+    single_head = all(layout.heads(ch)[0] == 1 for ch in layout.channels)
+    if len(dims) == 1:
+        head_dim: int | None = dims.pop()
+    elif single_head:
+        head_dim = None  # diffusers then uses one head of all channels at every block
+    else:
+        raise ConversionError(
+            "unet_config", f"attention head sizes {sorted(dims)} differ between levels; diffusers' UNet2DModel has one"
+        )
+    return {
+        "_class_name": "UNet2DModel",
+        **common,
+        "down_block_types": tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn),
+        "up_block_types": tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)),
+        "mid_block_type": "UNetMidBlock2D",
+        "attention_head_dim": head_dim,
+        "attn_norm_num_groups": 32,
+        "add_attention": True,
+        "downsample_type": "conv",
+        "upsample_type": "conv",
+        "center_input_sample": False,
+        "time_embedding_type": "positional",
+    }
+
+
+def build_unet(layout: UNetLayout) -> UNet2DModel | UNet2DConditionModel:
+    config = diffusers_config(layout)
+    cls = UNet2DConditionModel if config.pop("_class_name") == "UNet2DConditionModel" else UNet2DModel
+    return cls(**config)
+
+
+def split_qkv(qkv: torch.Tensor, heads: int, legacy: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A fused conv1d qkv weight [3C, C, 1] (or bias [3C]) → q, k, v for diffusers' separate linears.
+
+    Legacy order (QKVAttentionLegacy) interleaves per head: rows = (heads, 3, C/heads).
+    The new order (QKVAttention) is (3, heads, C/heads). Both keep head h at rows h·d…(h+1)·d
+    of q, k and v, as diffusers splits them.
+    """
+    three_c = qkv.shape[0]
+    c = three_c // 3
+    flat = qkv.reshape(three_c, -1) if qkv.ndim > 1 else qkv.reshape(three_c, 1)
+    if legacy:
+        grouped = flat.reshape(heads, 3, c // heads, flat.shape[1])
+        parts = [grouped[:, i].reshape(c, flat.shape[1]) for i in range(3)]
+    else:
+        parts = list(flat.reshape(3, c, flat.shape[1]).unbind(0))
+    if qkv.ndim == 1:
+        return tuple(p.reshape(c) for p in parts)  # type: ignore[return-value]
+    return tuple(p.contiguous() for p in parts)  # type: ignore[return-value]
+
+
+def map_keys(keys: KeyMap, layout: UNetLayout) -> None:
+    """Fill `keys.target` with diffusers names from the original (prefix-stripped) U-Net keys."""
+    nrb = layout.num_res_blocks
+    levels = len(layout.channel_mult)
+    keys.move_prefix("time_embed.0", "time_embedding.linear_1")
+    keys.move_prefix("time_embed.2", "time_embedding.linear_2")
+    keys.move_prefix("input_blocks.0.0", "conv_in")
+    for level, ch in enumerate(layout.channels):
+        for j in range(nrb):
+            n = 1 + level * (nrb + 1) + j
+            _resblock(keys, f"input_blocks.{n}.0", f"down_blocks.{level}.resnets.{j}")
+            if layout.attention_levels[level]:
+                _attention(keys, layout, f"input_blocks.{n}.1", f"down_blocks.{level}.attentions.{j}", ch)
+        if level < levels - 1:
+            n = (level + 1) * (nrb + 1)
+            keys.move_prefix(f"input_blocks.{n}.0.op", f"down_blocks.{level}.downsamplers.0.conv")
+    _resblock(keys, "middle_block.0", "mid_block.resnets.0")
+    _attention(keys, layout, "middle_block.1", "mid_block.attentions.0", layout.channels[-1])
+    _resblock(keys, "middle_block.2", "mid_block.resnets.1")
+    for k in range(levels):
+        level = levels - 1 - k
+        ch = layout.channels[level]
+        has_attn = layout.attention_levels[level]
+        for j in range(nrb + 1):
+            n = k * (nrb + 1) + j
+            _resblock(keys, f"output_blocks.{n}.0", f"up_blocks.{k}.resnets.{j}")
+            if has_attn:
+                _attention(keys, layout, f"output_blocks.{n}.1", f"up_blocks.{k}.attentions.{j}", ch)
+            if level > 0 and j == nrb:
+                index = 2 if has_attn else 1
+                keys.move_prefix(f"output_blocks.{n}.{index}.conv", f"up_blocks.{k}.upsamplers.0.conv")
+    keys.move_prefix("out.0", "conv_norm_out")
+    keys.move_prefix("out.2", "conv_out")
+
+
+def _resblock(keys: KeyMap, src: str, dst: str) -> None:
+    keys.move_prefix(f"{src}.in_layers.0", f"{dst}.norm1")
+    keys.move_prefix(f"{src}.in_layers.2", f"{dst}.conv1")
+    keys.move_prefix(f"{src}.emb_layers.1", f"{dst}.time_emb_proj")
+    keys.move_prefix(f"{src}.out_layers.0", f"{dst}.norm2")
+    keys.move_prefix(f"{src}.out_layers.3", f"{dst}.conv2")
+    if keys.has(f"{src}.skip_connection.weight"):
+        keys.move_prefix(f"{src}.skip_connection", f"{dst}.conv_shortcut")
+
+
+def _attention(keys: KeyMap, layout: UNetLayout, src: str, dst: str, ch: int) -> None:
+    if layout.spatial_transformer:
+        # SpatialTransformer and diffusers' Transformer2DModel use the same names below.
+        for name in ("norm", "proj_in", "proj_out"):
+            keys.move_prefix(f"{src}.{name}", f"{dst}.{name}")
+        for d in range(layout.transformer_depth):
+            keys.move_all_under(f"{src}.transformer_blocks.{d}", f"{dst}.transformer_blocks.{d}")
+        return
+    heads = layout.heads(ch)[0]
+    keys.move_prefix(f"{src}.norm", f"{dst}.group_norm")
+    legacy = not layout.new_attention_order
+    for suffix in ("weight", "bias"):
+        q, k, v = split_qkv(keys.take(f"{src}.qkv.{suffix}"), heads, legacy)
+        keys.put(f"{dst}.to_q.{suffix}", q)
+        keys.put(f"{dst}.to_k.{suffix}", k)
+        keys.put(f"{dst}.to_v.{suffix}", v)
+    keys.move(f"{src}.proj_out.weight", f"{dst}.to_out.0.weight", squeeze_conv=True)
+    keys.move(f"{src}.proj_out.bias", f"{dst}.to_out.0.bias")

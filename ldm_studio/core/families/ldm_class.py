@@ -1,0 +1,85 @@
+"""Class-conditional LDM (CompVis cin256-v2): an embedding row per ImageNet class as a length-1 context.
+
+Guidance's unconditional input is the "no class" row (index 1000 in cin256-v2), a trained
+embedding, not zeros. Several classes in one batch are allowed: image i gets class i.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ldm_studio.core.cond_stages import ClassEmbedder
+from ldm_studio.core.device import DeviceChoice
+from ldm_studio.core.errors import ModelFolderError, RequestError
+from ldm_studio.core.families.base import (
+    Conditioning,
+    ConditionTensors,
+    LatentDiffusionModel,
+    ProgressFn,
+    load_autoencoder,
+    load_scheduler_config,
+)
+from ldm_studio.core.families.loading import load_encoder, load_unet
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.requests import ClassCondition, Condition, GenerationRequest
+
+
+class ClassConditionalModel(LatentDiffusionModel):
+    family = "class"
+
+    def __init__(self, *args, embedder: ClassEmbedder, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.embedder = embedder
+
+    @classmethod
+    def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> ClassConditionalModel:
+        report = progress or (lambda _msg, _frac: None)
+        report("class embedding", 0.0)
+        embedder = load_encoder(info, choice, "ClassEmbedder")
+        assert isinstance(embedder, ClassEmbedder)
+        null = info.null_class
+        if null is not None and not 0 <= null < embedder.n_classes:
+            raise ModelFolderError(info.path, f"null_class {null} is outside the embedding's {embedder.n_classes} rows")
+        if info.num_classes is not None and info.num_classes > embedder.n_classes:
+            raise ModelFolderError(info.path, f"num_classes {info.num_classes} exceeds the embedding's rows")
+        report("U-Net", 0.1)
+        unet = load_unet(info, choice, ("UNet2DConditionModel",))
+        report("autoencoder", 0.8)
+        autoencoder = load_autoencoder(info, choice)
+        report("ready", 1.0)
+        return cls(info, unet, autoencoder, load_scheduler_config(info), choice, embedder=embedder)
+
+    @property
+    def has_unconditional(self) -> bool:
+        return self.info.null_class is not None
+
+    @property
+    def num_classes(self) -> int:
+        """Classes a person may pick (the null class excluded)."""
+        if self.info.num_classes is not None:
+            return self.info.num_classes
+        return self.embedder.n_classes - (1 if self.info.null_class is not None else 0)
+
+    def default_condition(self) -> Condition:
+        return ClassCondition((0,))
+
+    @torch.no_grad()
+    def embed(self, class_ids: list[int]) -> torch.Tensor:
+        """(B, 1, D) context for a list of class indices."""
+        ids = torch.tensor(class_ids, dtype=torch.long, device=self.device)
+        return self.embedder(ids).to(self.dtype)
+
+    def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if not isinstance(condition, ClassCondition):
+            raise RequestError("condition", f"a class model takes a ClassCondition, not {type(condition).__name__}")
+        ids = list(condition.for_batch(batch_size))
+        if len(ids) != batch_size:
+            raise RequestError("class", f"{len(condition.class_ids)} classes for a batch of {batch_size}")
+        bad = [c for c in ids if c >= self.num_classes]
+        if bad:
+            raise RequestError("class", f"index {bad[0]} is outside 0..{self.num_classes - 1}")
+        cond = ConditionTensors(context=self.embed(ids))
+        uncond = None
+        if guided:
+            uncond = ConditionTensors(context=self.embed([self.info.null_class] * batch_size))
+        return Conditioning(cond, uncond)

@@ -1,0 +1,46 @@
+"""Unconditional LDM (CompVis/ldm-celebahq-256, the celeba/ffhq/lsun configs): no conditioning at all.
+
+There is nothing to guide towards, so guidance is off whatever the scale says.
+"""
+
+from __future__ import annotations
+
+from ldm_studio.core.device import DeviceChoice
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.families.base import (
+    Conditioning,
+    ConditionTensors,
+    LatentDiffusionModel,
+    ProgressFn,
+    load_autoencoder,
+    load_scheduler_config,
+)
+from ldm_studio.core.families.loading import load_unet
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.requests import Condition, GenerationRequest, UnconditionalCondition
+
+
+class UnconditionalModel(LatentDiffusionModel):
+    family = "uncond"
+
+    @classmethod
+    def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> UnconditionalModel:
+        report = progress or (lambda _msg, _frac: None)
+        report("U-Net", 0.0)
+        unet = load_unet(info, choice, ("UNet2DModel",))
+        report("autoencoder", 0.7)
+        autoencoder = load_autoencoder(info, choice)
+        report("ready", 1.0)
+        return cls(info, unet, autoencoder, load_scheduler_config(info), choice)
+
+    @property
+    def has_unconditional(self) -> bool:
+        return False
+
+    def default_condition(self) -> Condition:
+        return UnconditionalCondition()
+
+    def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if not isinstance(condition, UnconditionalCondition):
+            raise RequestError("condition", f"an unconditional model takes no {type(condition).__name__}")
+        return Conditioning(ConditionTensors())

@@ -1,0 +1,30 @@
+"""Loading helpers the class, semantic and unconditional families share."""
+
+from __future__ import annotations
+
+from diffusers import UNet2DConditionModel, UNet2DModel
+
+from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
+from ldm_studio.core.device import DeviceChoice
+from ldm_studio.core.errors import ModelFolderError
+from ldm_studio.core.families.base import load_component
+from ldm_studio.core.model_folder import ModelInfo, read_json
+
+UNET_CLASSES = {"UNet2DModel": UNet2DModel, "UNet2DConditionModel": UNet2DConditionModel}
+
+
+def load_unet(info: ModelInfo, choice: DeviceChoice, allowed: tuple[str, ...]) -> UNet2DModel | UNet2DConditionModel:
+    """The U-Net of `info`, checking its class is one this family can drive."""
+    folder = info.path / "unet"
+    name = read_json(folder / "config.json").get("_class_name")
+    if name not in allowed:
+        raise ModelFolderError(
+            folder / "config.json", f"a {info.family!r} model needs a {' or '.join(allowed)}, not {name!r}"
+        )
+    return load_component(UNET_CLASSES[name], folder, choice)
+
+
+def load_encoder(info: ModelInfo, choice: DeviceChoice, expected: str) -> ClassEmbedder | SpatialRescaler:
+    """The `cond_stage/` encoder on the device; kept in float32 (it is tiny and feeds fp32 maths)."""
+    module = load_cond_stage(info.path / "cond_stage", expected)
+    return module.to(choice.device)
