@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ldm_studio import __version__
+from ldm_studio.app_log import setup_logging
 from ldm_studio.commands import COMMANDS
 from ldm_studio.core.errors import LdmStudioError
 
@@ -42,6 +43,7 @@ def quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging()
     if args.command is None:
         from ldm_studio.commands.gui import run_gui
 

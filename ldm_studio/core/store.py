@@ -34,6 +34,11 @@ def user_config_dir() -> Path:
     return home / "config" if home else Path(platformdirs.user_config_dir(APP, appauthor=False))
 
 
+def user_log_dir() -> Path:
+    home = _home()
+    return home / "logs" if home else Path(platformdirs.user_log_dir(APP, appauthor=False))
+
+
 def models_dir() -> Path:
     """Model folders that LDM Studio converted or imported."""
     return user_data_dir() / "models"
