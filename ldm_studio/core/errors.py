@@ -52,3 +52,33 @@ class CheckpointError(FileFormatError):
 
 class ConversionError(FileFormatError):
     """An original checkpoint or config cannot be converted; the message names the setting or keys."""
+
+
+class DownloadError(LdmStudioError):
+    """A model could not be downloaded or installed; the message names the source and the problem."""
+
+
+class OfflineError(DownloadError):
+    """No network: offline mode is on, or the host cannot be reached. One message for every cause."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded or installed file does not match its recorded SHA-256; `path` names it."""
+
+    def __init__(self, path: object, expected: str, actual: str) -> None:
+        super().__init__(f"{path}: checksum mismatch (expected sha256 {expected[:16]}…, got {actual[:16]}…)")
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+class DiskSpaceError(DownloadError):
+    """Not enough free space for a download; raised before any byte is written."""
+
+
+class DownloadCancelled(LdmStudioError):
+    """The user cancelled a download, import or verification; nothing was installed."""
+
+    def __init__(self, what: str = "download") -> None:
+        super().__init__(f"{what} cancelled; nothing was installed")
+        self.what = what
