@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from ldm_studio.core.conditions import condition_from_inputs
+from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.outputs import recipe_text, write_png_atomic
-from ldm_studio.core.recipe import request_recipe
+from ldm_studio.core.outputs import save_images
 from ldm_studio.core.requests import (
     Condition,
     GenerationRequest,
@@ -28,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("generate", help="make images from the command line")
     p.add_argument(
         "--model",
-        required=True,
-        help="model folder (ldm_studio.json or a diffusers repo), or an original CompVis .ckpt with --config",
+        help="model folder (ldm_studio.json or a diffusers repo), or an original CompVis .ckpt with --config "
+        "(default: the demo model shipped with LDM Studio)",
     )
     p.add_argument("--config", type=Path, help="the original .yaml of a .ckpt given as --model (converted once)")
     p.add_argument("--tokenizer", type=Path, help="bert-base-uncased tokenizer folder, for converting a text .ckpt")
@@ -84,7 +83,14 @@ def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
 
 
 def resolve_model(args: argparse.Namespace) -> Path:
-    """A model folder for `--model`: the folder itself, or a .ckpt converted once into the store."""
+    """A model folder for `--model`: the folder itself, a .ckpt converted once into the store, or the demo model."""
+    if args.model is None:
+        if args.config is not None:
+            raise RequestError("--model", "--config needs the original .ckpt given as --model")
+        demo = demo_model_path()
+        if demo is None:
+            raise RequestError("--model", "no model given, and this installation has no demo model")
+        return demo
     model = Path(args.model).expanduser()
     if model.is_file() or args.config is not None:
         from ldm_studio.core.convert.into_store import convert_into_store
@@ -107,11 +113,7 @@ def run(args: argparse.Namespace) -> int:
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
     result = engine.generate(request, on_step=progress)
-    out = args.out or history_dir()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i, image in enumerate(result.images):
-        recipe = request_recipe(request, engine.model.info, i, choice.label)
-        path = write_png_atomic(out / f"{stamp}-{request.settings.seed + i}.png", image, recipe_text(recipe))
+    for path in save_images(result.images, request, engine.model.info, args.out or history_dir(), device=choice.label):
         print(path)
     if not args.quiet:
         print(

@@ -70,16 +70,15 @@ def save_images(
     paths = []
     for index, image in enumerate(images):
         recipe = build_recipe(request, info, index, model_hash=digest, device=device)
-        target = folder / name(request, index)
-        if target.exists():  # two requests in the same second with the same seed
-            target = target.with_name(f"{target.stem}-{time.monotonic_ns() % 100000}{target.suffix}")
+        target = free_path(folder / name(request, index))
         paths.append(write_png_atomic(target, image, recipe_chunks(recipe)))
     return paths
 
 
-# Transitional names used by code written against the first recipe API; removed at integration.
-from ldm_studio.core.recipe import RECIPE_KEY  # noqa: E402, F401
-
-
-def recipe_text(recipe: dict) -> dict[str, str]:
-    return recipe_chunks(recipe)
+def free_path(path: Path) -> Path:
+    """`path`, or `stem-1.png`, `stem-2.png`, ... if taken (two jobs in the same second, same seed)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate

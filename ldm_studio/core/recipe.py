@@ -325,10 +325,3 @@ def recipe_from_a1111(text: str) -> RestoredRecipe:
 def recipe_chunks(recipe: dict[str, Any]) -> dict[str, str]:
     """The PNG text chunks for a recipe: A1111 `parameters` and our JSON."""
     return {A1111_KEY: format_a1111(recipe), RECIPE_KEY: json.dumps(recipe, sort_keys=True)}
-
-
-def request_recipe(request: GenerationRequest, info: ModelInfo, index: int, device: str) -> dict[str, Any]:
-    """Transitional: `build_recipe` with the model hash looked up; removed at integration."""
-    from ldm_studio.core.model_hash import model_hash
-
-    return build_recipe(request, info, index, model_hash=model_hash(info.path), device=device)

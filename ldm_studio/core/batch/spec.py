@@ -148,7 +148,7 @@ def _json_spec(file: Path, data: Any) -> BatchSpec:
     if "sweep" in data:
         axes = data["sweep"]
         if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
-            raise FileFormatError(file, "sweep must be an object of non-empty lists, e.g. {\"seed\": [1, 2]}")
+            raise FileFormatError(file, 'sweep must be an object of non-empty lists, e.g. {"seed": [1, 2]}')
         unknown = set(axes) - set(FIELDS)
         if unknown:
             raise FileFormatError(file, f"sweep over unknown field(s): {', '.join(sorted(unknown))}")
@@ -160,7 +160,7 @@ def _json_spec(file: Path, data: Any) -> BatchSpec:
         return BatchSpec(file, rows, defaults, {k: list(v) for k, v in axes.items()}, template)
     rows_data = data.get("rows")
     if not isinstance(rows_data, list):
-        raise FileFormatError(file, "needs \"rows\" (a list) or \"sweep\" (an object of lists)")
+        raise FileFormatError(file, 'needs "rows" (a list) or "sweep" (an object of lists)')
     rows = [Row(i, item if isinstance(item, dict) else {"_invalid": item}) for i, item in enumerate(rows_data, 1)]
     return BatchSpec(file, rows, defaults, {}, template)
 

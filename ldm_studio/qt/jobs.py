@@ -1,0 +1,17 @@
+"""A generation job as it travels from the controller to the engine thread."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from ldm_studio.core.requests import GenerationRequest
+
+
+@dataclass(eq=False)
+class Job:
+    """One request with its id and its own cancel flag (the sampling loop checks it every step)."""
+
+    id: int
+    request: GenerationRequest
+    cancel: threading.Event = field(default_factory=threading.Event)

@@ -1,0 +1,157 @@
+"""The engine thread's side: one `EngineWorker` living in the app's one engine QThread.
+
+It receives jobs and model loads through queued slot calls, runs them on the Qt-free
+`Engine`, and reports through signals. It never waits for the GUI: progress is a small
+queued signal, and previews go through a latest-only mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+
+from ldm_studio.core.engine import Engine
+from ldm_studio.core.errors import Cancelled, LdmStudioError
+from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
+from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.sampling import StepEvent
+from ldm_studio.qt.images import grid_qimage
+from ldm_studio.qt.jobs import Job
+from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
+from ldm_studio.qt.oom import explain_out_of_memory, free_device_memory, is_out_of_memory, single_image_requests
+from ldm_studio.qt.results import save_results
+
+log = logging.getLogger(__name__)
+
+
+class StepClock:
+    """Steps per second and ETA of the sampling alone (queue wait and model load excluded).
+
+    The first step also pays for encoding the condition, so once two steps are done the
+    rate is measured from the end of the first one.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.start = time.perf_counter()
+        self.first_done: float | None = None
+
+    def tick(self, done: int) -> tuple[float, float]:
+        """(eta seconds, steps per second) after `done` steps."""
+        now = time.perf_counter()
+        if self.first_done is None:
+            self.first_done = now
+        if done >= 2:
+            per_step = (now - self.first_done) / (done - 1)
+        else:
+            per_step = now - self.start
+        per_step = max(per_step, 1e-6)
+        return per_step * max(self.total - done, 0), 1.0 / per_step
+
+
+class EngineWorker(QObject):
+    """Runs model loads and jobs, one at a time, in the engine thread."""
+
+    model_loaded = Signal(object)  # ModelInfo
+    model_failed = Signal(str)
+    job_started = Signal(int)
+    job_progress = Signal(int, int, int, float, float)  # job, done, total, eta seconds, steps/s
+    preview_ready = Signal()  # take the latest from the mailbox
+    job_finished = Signal(int, list, object)  # job, files (str), QImage grid of the full decode
+    job_failed = Signal(int, str)
+    job_cancelled = Signal(int)
+
+    def __init__(self, engine: Engine, mailbox: PreviewMailbox) -> None:
+        super().__init__()
+        self.engine = engine
+        self.mailbox = mailbox
+        self._projection = None
+
+    @Slot()
+    def prepare_thread(self) -> None:
+        """Per-thread torch settings (denormal flushing, thread count) for the engine thread."""
+        self.engine.prepare_thread()
+
+    @Slot(str)
+    def load_model(self, path: str) -> None:
+        try:
+            model = self.engine.load(Path(path))
+            # Fit (or read) the cheap preview projection now, so the first request's first
+            # preview does not pay for it.
+            self._projection = linear_preview_for(model)
+        except LdmStudioError as exc:
+            self.model_failed.emit(str(exc))
+            return
+        except Exception as exc:  # a bug or a broken file: keep the app alive, say what happened
+            log.exception("loading %s failed", path)
+            self.model_failed.emit(f"{path}: {type(exc).__name__}: {exc}")
+            return
+        self.model_loaded.emit(model.info)
+
+    @Slot(object)
+    def run_job(self, job: Job) -> None:
+        if job.cancel.is_set():
+            self.job_cancelled.emit(job.id)
+            return
+        model = self.engine.model
+        if model is None:
+            self.job_failed.emit(job.id, "No model is loaded: open a model folder first (Ctrl+O).")
+            return
+        self.job_started.emit(job.id)
+        try:
+            images = self._generate(job)
+            files = save_results(images, job.request, model.info, self.engine.choice.label, job.id)
+        except Cancelled:
+            self.job_cancelled.emit(job.id)
+            return
+        except LdmStudioError as exc:
+            self.job_failed.emit(job.id, str(exc))
+            return
+        except Exception as exc:
+            log.exception("job %d failed", job.id)
+            self.job_failed.emit(job.id, f"{type(exc).__name__}: {exc}")
+            return
+        self.job_finished.emit(job.id, [str(p) for p in files], grid_qimage(images))
+
+    def _generate(self, job: Job) -> np.ndarray:
+        """The job's images; on out-of-memory, once more one image at a time, then explain."""
+        request = job.request
+        try:
+            return self._sample(job, request, 0, StepClock(request.settings.steps))
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            free_device_memory()
+            device = self.engine.choice.label
+            if request.settings.batch_size == 1:
+                raise LdmStudioError(explain_out_of_memory(request, device, split=False)) from exc
+        parts = single_image_requests(request)
+        clock = StepClock(request.settings.steps * len(parts))
+        try:
+            images = [self._sample(job, part, i * part.settings.steps, clock) for i, part in enumerate(parts)]
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            free_device_memory()
+            raise LdmStudioError(explain_out_of_memory(request, device, split=True)) from exc
+        return np.concatenate(images)
+
+    def _sample(self, job: Job, request: GenerationRequest, offset: int, clock: StepClock) -> np.ndarray:
+        total = clock.total
+        policy = PreviewPolicy("cheap", projection=self._projection)
+
+        def on_step(event: StepEvent) -> None:
+            done = offset + event.index + 1
+            eta, rate = clock.tick(done)
+            self.job_progress.emit(job.id, done, total, eta, rate)
+            if event.preview is not None and not event.is_last:
+                item = PreviewItem(job.id, done, total, grid_qimage(event.preview))
+                if self.mailbox.put(item):
+                    self.preview_ready.emit()
+
+        result = self.engine.generate(request, cancel=job.cancel, preview=policy, on_step=on_step)
+        return result.images

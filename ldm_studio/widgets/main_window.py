@@ -1,0 +1,408 @@
+"""The main window: model picker, conditioning and sampler panels, canvas, history, status.
+
+It talks to the engine only through `EngineController` signals and methods; nothing here
+runs model code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QImageReader, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from ldm_studio import __version__
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.recipe import RECIPE_KEY
+from ldm_studio.core.requests import GenerationRequest, random_seed
+from ldm_studio.qt.controller import EngineController
+from ldm_studio.qt.images import grid_shape
+from ldm_studio.widgets.canvas import ImageCanvas
+from ldm_studio.widgets.conditioning_panel import ConditioningPanel
+from ldm_studio.widgets.gallery import HistoryGallery
+from ldm_studio.widgets.model_picker import ModelPicker
+from ldm_studio.widgets.progress_panel import ProgressPanel
+from ldm_studio.widgets.recipes import describe_recipe
+from ldm_studio.widgets.sampler_panel import SamplerPanel
+from ldm_studio.widgets.settings_store import SettingsStore
+
+MESSAGE_MS = 8000
+
+
+class MainWindow(QMainWindow):
+    """One window per app; owns the engine controller and shuts it down on close."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        controller: EngineController | None = None,
+        settings: SettingsStore | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("LDM Studio")
+        self.settings = settings or SettingsStore()
+        self.settings.load()
+        self.controller = controller or EngineController(parent=self)
+        self.requests: dict[int, GenerationRequest] = {}
+        self.result_files: list[str] = []
+        self.last_error = ""
+        self._build_widgets()
+        self._build_actions()
+        self._connect()
+        self._restore_settings()
+        if self.settings.problem:
+            self.statusBar().showMessage(self.settings.problem, 30_000)
+        start = model or self.settings.get("model", None, str)
+        if start and Path(start).is_dir():
+            self.open_model(start)
+
+    # --- building ------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.canvas = ImageCanvas()
+        self.setCentralWidget(self.canvas)
+
+        self.model_picker = ModelPicker()
+        self.device_label = QLabel(f"Device: {self.controller.device_label}")
+        self.device_label.setToolTip(self.controller.engine.choice.note or "Where sampling runs")
+        toolbar = QToolBar("Model")
+        toolbar.setObjectName("model_toolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(QLabel(" Model "))
+        toolbar.addWidget(self.model_picker)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addWidget(self.device_label)
+        toolbar.addWidget(QLabel("  "))
+        self.addToolBar(toolbar)
+
+        self.conditioning = ConditioningPanel()
+        self.conditioning.setMinimumHeight(220)
+        self.sampler = SamplerPanel()
+        sampler_box = QCollapsible("Sampler settings")
+        sampler_box.addWidget(self.sampler)
+        sampler_box.expand(animate=False)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("color: #c62828;")
+        self.error_label.hide()
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.generate_button.setMinimumHeight(36)
+        self.generate_button.setDefault(True)
+        font = self.generate_button.font()
+        font.setBold(True)
+        self.generate_button.setFont(font)
+        self.queue_label = QLabel()
+
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.addWidget(self.conditioning, 1)
+        column.addWidget(sampler_box)
+        column.addWidget(self.error_label)
+        column.addWidget(self.generate_button)
+        column.addWidget(self.queue_label)
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(320)
+        self.controls_dock = QDockWidget("Generate")
+        self.controls_dock.setObjectName("controls_dock")
+        self.controls_dock.setWidget(scroll)
+        self.controls_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
+
+        self.gallery = HistoryGallery()
+        self.history_dock = QDockWidget("History")
+        self.history_dock.setObjectName("history_dock")
+        self.history_dock.setWidget(self.gallery)
+        self.history_dock.setMinimumWidth(200)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
+
+        self.progress = ProgressPanel()
+        self.statusBar().addPermanentWidget(self.progress)
+
+    def _build_actions(self) -> None:
+        def action(text: str, slot, *keys: QKeySequence | str) -> QAction:
+            act = QAction(text, self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.triggered.connect(slot)
+            return act
+
+        self.open_action = action("&Open model folder…", self.model_picker.ask_folder, QKeySequence.StandardKey.Open)
+        self.save_action = action("&Save image as…", self.save_as, QKeySequence.StandardKey.Save)
+        self.history_action = action("Open &history folder", self.gallery.open_folder)
+        self.quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.generate_action = action("&Generate", self.generate, "Ctrl+Return", "Ctrl+Enter")
+        self.cancel_action = action("&Cancel", self.cancel, "Esc")
+        self.fit_action = action("&Fit to window", self.canvas.fit, "Ctrl+0")
+        self.actual_action = action("&Actual size", self.canvas.actual_size, "Ctrl+1")
+        self.about_action = action("&About LDM Studio", self._about)
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        for act in (self.open_action, self.save_action, self.history_action):
+            file_menu.addAction(act)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        run_menu = menus.addMenu("&Run")
+        run_menu.addAction(self.generate_action)
+        run_menu.addAction(self.cancel_action)
+        view_menu = menus.addMenu("&View")
+        view_menu.addAction(self.fit_action)
+        view_menu.addAction(self.actual_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.controls_dock.toggleViewAction())
+        view_menu.addAction(self.history_dock.toggleViewAction())
+        menus.addMenu("&Help").addAction(self.about_action)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.queued.connect(self._on_queued)
+        c.started.connect(self._on_started)
+        c.progress.connect(self._on_progress)
+        c.preview.connect(self._on_preview)
+        c.finished.connect(self._on_finished)
+        c.failed.connect(self._on_failed)
+        c.cancelled.connect(self._on_cancelled)
+        c.idle.connect(self._on_idle)
+        c.model_loading.connect(self._on_model_loading)
+        c.model_loaded.connect(self._on_model_loaded)
+        c.model_failed.connect(self._on_model_failed)
+        self.generate_button.clicked.connect(self.generate)
+        self.progress.cancel_requested.connect(self.cancel)
+        self.model_picker.model_chosen.connect(self.open_model)
+        self.gallery.open_requested.connect(self.show_file)
+        self.gallery.message.connect(self.show_message)
+
+    # --- commands --------------------------------------------------------------------------
+
+    def open_model(self, folder: str) -> None:
+        """Load a model folder (after the running job); the panels follow when it has loaded."""
+        self.model_picker.add_folder(folder)
+        self.controller.load_model(folder)
+
+    def generate(self) -> int | None:
+        """Queue a job from the panels; returns its id, or None with the reason shown."""
+        info = self.controller.model_info
+        if info is None:
+            self.show_error("Open a model first (Ctrl+O)." if not self.controller.loading else "The model is loading.")
+            return None
+        try:
+            condition = self.conditioning.condition()
+            settings = self.sampler.settings(random_seed, self.conditioning.image_count())
+            request = GenerationRequest(condition, settings)
+            request.check_for(info)
+        except RequestError as exc:
+            self.show_error(str(exc))
+            return None
+        self.clear_error()
+        self.sampler.remember_seed(settings.seed)
+        job = self.controller.submit(request)
+        self.requests[job] = request
+        return job
+
+    def cancel(self) -> None:
+        """Cancel the running job and empty the queue."""
+        if self.controller.busy:
+            self.controller.cancel_all()
+            self.show_message("Cancelling…")
+
+    def show_file(self, path: str) -> None:
+        """Show a history image on the canvas, with its recipe in the status bar."""
+        reader = QImageReader(path)
+        image = reader.read()
+        if image.isNull():
+            self.show_error(f"{path}: cannot be read ({reader.errorString()})")
+            return
+        self.canvas.show_image(image)
+        self.result_files = [path]
+        self.show_message(describe_recipe(reader.text(RECIPE_KEY)) or Path(path).name)
+
+    def save_as(self) -> None:
+        if not self.result_files:
+            self.show_message("Nothing to save yet: generate an image or pick one from the history.")
+            return
+        if len(self.result_files) == 1:
+            source = Path(self.result_files[0])
+            target, _ = QFileDialog.getSaveFileName(self, "Save image as", source.name, "Images (*.png *.jpg *.webp)")
+            if target:
+                self.save_result_to(target)
+            return
+        folder = QFileDialog.getExistingDirectory(self, f"Save {len(self.result_files)} images to folder")
+        if folder:
+            self.save_result_to(folder)
+
+    def save_result_to(self, target: str) -> list[str]:
+        """Copy the shown result(s): PNG copies keep the recipe; other formats are converted."""
+        written = []
+        destination = Path(target)
+        for source in map(Path, self.result_files):
+            out = destination / source.name if destination.is_dir() else destination
+            try:
+                if out.suffix.lower() == ".png":
+                    shutil.copy2(source, out)
+                elif not QImage(str(source)).save(str(out)):
+                    raise OSError(f"cannot write {out.suffix} files")
+            except OSError as exc:
+                self.show_error(f"{out}: cannot be saved ({getattr(exc, 'strerror', None) or exc})")
+                return written
+            written.append(str(out))
+        self.show_message(f"Saved {', '.join(Path(w).name for w in written)}")
+        return written
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, MESSAGE_MS)
+
+    def show_error(self, text: str) -> None:
+        self.last_error = text
+        self.error_label.setText(text)
+        self.error_label.show()
+        self.statusBar().showMessage(text, MESSAGE_MS * 2)
+
+    def clear_error(self) -> None:
+        self.error_label.hide()
+        self.error_label.clear()
+
+    # --- controller reports ----------------------------------------------------------------
+
+    @Slot(int)
+    def _on_queued(self, job: int) -> None:
+        self._update_queue_label()
+        if self.controller.current_job not in (None, job):
+            self.show_message(f"Job {job} queued")
+
+    @Slot(int)
+    def _on_started(self, job: int) -> None:
+        self._update_queue_label()
+        request = self.requests.get(job)
+        if request is not None:
+            self.progress.set_progress(0, request.settings.steps, 0.0, 0.0)
+            self.canvas.fit()
+
+    @Slot(int, int, int, float)
+    def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
+        self.progress.set_progress(done, total, self.controller.steps_per_second, eta)
+
+    @Slot(int, QImage)
+    def _on_preview(self, job: int, image: QImage) -> None:
+        request = self.requests.get(job)
+        if request is None:
+            return
+        s = request.settings
+        rows, cols = grid_shape(s.batch_size)
+        self.canvas.show_image(image, (cols * s.width, rows * s.height), s.batch_size)
+
+    @Slot(int, list)
+    def _on_finished(self, job: int, files: list) -> None:
+        self.requests.pop(job, None)
+        self.result_files = list(files)
+        self.gallery.add_files(files)
+        self._update_queue_label()
+        self.show_message(f"Saved {len(files)} image(s) to the history folder")
+
+    @Slot(int, str)
+    def _on_failed(self, job: int, message: str) -> None:
+        self.requests.pop(job, None)
+        self._update_queue_label()
+        self.show_error(f"Job {job} failed: {message}")
+
+    @Slot(int)
+    def _on_cancelled(self, job: int) -> None:
+        self.requests.pop(job, None)
+        self._update_queue_label()
+        self.show_message(f"Job {job} cancelled")
+
+    @Slot()
+    def _on_idle(self) -> None:
+        self.progress.set_idle()
+        self._update_queue_label()
+
+    @Slot(str)
+    def _on_model_loading(self, folder: str) -> None:
+        self.progress.set_busy(f"Loading {Path(folder).name}…")
+        self.generate_button.setEnabled(False)
+
+    @Slot(object)
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.conditioning.set_family(info.family, info)
+        self.sampler.apply_defaults(info)
+        self.generate_button.setEnabled(True)
+        self.setWindowTitle(f"LDM Studio — {info.name}")
+        self.model_picker.refresh(select=str(info.path))
+        self.settings.set("model", str(info.path))
+        if not self.controller.busy:
+            self.progress.set_idle()
+        self.clear_error()
+        self.show_message(f"Loaded {info.name} ({info.family}) on {self.controller.device_label}")
+
+    @Slot(str)
+    def _on_model_failed(self, message: str) -> None:
+        self.generate_button.setEnabled(self.controller.model_info is not None)
+        if not self.controller.busy:
+            self.progress.set_idle()
+        self.show_error(f"The model could not be loaded: {message}")
+
+    def _update_queue_label(self) -> None:
+        waiting = len(self.controller.queued_jobs)
+        self.queue_label.setText(f"{waiting} job(s) waiting" if waiting else "")
+
+    # --- settings and closing --------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry, state = s.get_bytes("geometry"), s.get_bytes("window_state")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        if state is not None:
+            self.restoreState(state)
+        opened = s.get("opened_models", [], list)
+        self.model_picker.opened = [f for f in opened if isinstance(f, str)]
+        self.model_picker.refresh()
+        self.conditioning.restore(s.get("conditioning", {}, dict))
+        self.sampler.restore(s.get("sampler", {}, dict))
+        self.gallery.reload()
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.set_bytes("geometry", self.saveGeometry())
+        s.set_bytes("window_state", self.saveState())
+        s.set("opened_models", self.model_picker.opened)
+        s.set("conditioning", self.conditioning.state())
+        s.set("sampler", self.sampler.state())
+        try:
+            s.save()
+        except OSError as exc:
+            self.show_error(f"Settings could not be saved to {s.path} ({exc.strerror or exc})")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save settings, cancel whatever runs, stop the engine thread, then close."""
+        self.save_settings()
+        self.controller.shutdown()
+        event.accept()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About LDM Studio",
+            f"LDM Studio {__version__}\nLatent Diffusion Models (Rombach et al. 2022) on your desk.\n"
+            f"History: {self.gallery.folder}",
+        )
