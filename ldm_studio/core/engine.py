@@ -20,6 +20,7 @@ from ldm_studio.core.device import DeviceChoice, choose_device, prepare_thread
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families import FAMILIES, LatentDiffusionModel
 from ldm_studio.core.families.base import ProgressFn
+from ldm_studio.core.memory import free_device_memory, is_out_of_memory
 from ldm_studio.core.model_folder import read_model_info
 from ldm_studio.core.previews import PreviewPolicy, to_uint8
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings
@@ -90,11 +91,22 @@ class Engine:
                 on_step(last)
         assert last is not None
         sampled = time.perf_counter()
-        images = to_uint8(self.model.decode(last.latents))
+        images = to_uint8(self.decode(last.latents))
         done = time.perf_counter()
         return GenerationResult(
             images, request, done - start, last.total, {"denoise": sampled - start, "decode": done - sampled}
         )
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Decode; out of memory, retry once an image at a time and tiled (a KL decoder)."""
+        assert self.model is not None
+        try:
+            return self.model.decode(latents)
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            free_device_memory()
+            return self.model.decode(latents, low_memory=True)
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ import json
 import platform
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +50,12 @@ A1111_KEY = "parameters"
 RECIPE_VERSION = 1
 
 
-def condition_for_image(condition: Condition, index: int) -> Condition:
-    """The condition of image `index` alone (a per-image class list picks its entry)."""
-    if isinstance(condition, ClassCondition) and len(condition.class_ids) > 1:
-        return ClassCondition((condition.class_ids[index],))
-    if isinstance(condition, CombinedCondition) and condition.label is not None:
-        return replace(condition, label=condition_for_image(condition.label, index))
-    return condition
-
-
 def build_recipe(
     request: GenerationRequest, info: ModelInfo, index: int, *, model_hash: str, device: str
 ) -> dict[str, Any]:
     """The JSON recipe of image `index` of `request`."""
-    condition = condition_for_image(request.condition, index)
-    settings = replace(request.settings, seed=request.settings.seed + index, batch_size=1)
+    single = request.for_image(index)
+    condition, settings = single.condition, single.settings
     return {
         "version": RECIPE_VERSION,
         "model": {"name": info.name, "hash": model_hash, "family": info.family, "path": str(info.path)},

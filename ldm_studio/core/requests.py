@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -153,6 +153,14 @@ class GenerationRequest:
     condition: Condition
     settings: SamplerSettings
 
+    def for_image(self, index: int) -> GenerationRequest:
+        """Image `index` of this batch as a request of its own: seed + index, batch 1, its own class.
+
+        The loop seeds every image separately, so this makes the same picture as the batch did.
+        """
+        settings = replace(self.settings, seed=self.settings.seed + index, batch_size=1)
+        return GenerationRequest(condition_for_image(self.condition, index), settings)
+
     def check_for(self, model: ModelInfo) -> None:
         """Raise RequestError if this request does not fit the model (family, size, labels)."""
         expected = FAMILY_CONDITIONS.get(model.family)
@@ -201,3 +209,12 @@ def _check_float(name: str, value: object, *, low: float) -> None:
         raise RequestError(name, f"must be a number, got {value!r}")
     if not math.isfinite(value) or value < low:
         raise RequestError(name, f"must be a finite number >= {low}, got {value}")
+
+
+def condition_for_image(condition: Condition, index: int) -> Condition:
+    """The condition of image `index` alone (a per-image class list picks its entry)."""
+    if isinstance(condition, ClassCondition) and len(condition.class_ids) > 1:
+        return ClassCondition((condition.class_ids[index],))
+    if isinstance(condition, CombinedCondition) and condition.label is not None:
+        return replace(condition, label=condition_for_image(condition.label, index))
+    return condition

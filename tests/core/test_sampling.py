@@ -147,3 +147,25 @@ def test_ddim_uses_the_original_compvis_timesteps(steps):
     # each step moves by 1000 // S, and the last one lands on alphas_cumprod[0]
     prev = scheduler.timesteps[-1].item() - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
     assert prev < 0 and scheduler.final_alpha_cumprod == scheduler.alphas_cumprod[0]
+
+
+def test_low_memory_decode_matches_and_is_the_out_of_memory_retry(text_engine, monkeypatch):
+    """An out-of-memory decode is retried one image at a time (tiled for KL); the pixels barely move."""
+    model = text_engine.model
+    latents = next(iter(denoise(model, request(steps=1, batch_size=2)))).latents
+    full = model.decode(latents)
+    low = model.decode(latents, low_memory=True)
+    assert (full - low).abs().max() < 1e-4  # 64 px is below the tile size: tiling is a no-op here
+
+    real = model.decode
+    calls = []
+
+    def fails_once(z, low_memory=False):
+        calls.append(low_memory)
+        if not low_memory:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(z, low_memory=True)
+
+    monkeypatch.setattr(model, "decode", fails_once)
+    assert torch.equal(text_engine.decode(latents), low)
+    assert calls == [False, True]

@@ -15,15 +15,14 @@ import csv
 import itertools
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.conditions import condition_from_inputs
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.recipe import condition_for_image
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, random_seed
+from ldm_studio.core.requests import GenerationRequest, SamplerSettings, condition_for_image, random_seed
 
 FIELDS = (
     *("prompt", "negative", "class", "map"),
@@ -74,8 +73,7 @@ class ImageJob:
 
     def single_request(self) -> GenerationRequest:
         """This image alone: batch 1, its own seed and class (reproduces the same pixels)."""
-        settings = replace(self.request.settings, seed=self.seed, batch_size=1)
-        return GenerationRequest(condition_for_image(self.request.condition, self.image_index), settings)
+        return self.request.for_image(self.image_index)
 
 
 @dataclass(frozen=True)

@@ -118,15 +118,25 @@ class LatentDiffusionModel:
         return self.unet(x, timestep, encoder_hidden_states=cond.context).sample
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, *, low_memory: bool = False) -> torch.Tensor:
         """Latents (as the U-Net sees them) → images in [0, 1], (B, 3, H, W) float32 on the CPU.
 
         KL: divide by the scale factor first. VQ: diffusers' VQModel.decode quantises to the
         nearest codebook entry before post_quant_conv, as the original decoder does.
+        `low_memory` decodes one image at a time, a KL decoder in tiles (the out-of-memory retry).
         """
         z = latents.to(self.dtype) / self.info.scale_factor
-        image = self.autoencoder.decode(z).sample
-        return (image.float() / 2 + 0.5).clamp(0, 1).cpu()
+        if not low_memory:
+            return (self.autoencoder.decode(z).sample.float() / 2 + 0.5).clamp(0, 1).cpu()
+        tiling = isinstance(self.autoencoder, AutoencoderKL)
+        if tiling:
+            self.autoencoder.enable_tiling()
+        try:
+            parts = [self.autoencoder.decode(one).sample.float().cpu() for one in z.split(1)]
+        finally:
+            if tiling:
+                self.autoencoder.disable_tiling()
+        return (torch.cat(parts) / 2 + 0.5).clamp(0, 1)
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
