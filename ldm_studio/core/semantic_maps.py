@@ -111,3 +111,29 @@ def colorize(indices: np.ndarray, label_set: str | LabelSet = "coco-stuff-182") 
     """(H, W, 3) uint8 picture of a map in the label set's palette (for display)."""
     labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
     return labels.palette()[np.clip(np.asarray(indices), 0, len(labels) - 1)]
+
+
+def snap_to_palette(rgb: np.ndarray, label_set: str | LabelSet = "coco-stuff-182") -> tuple[np.ndarray, int]:
+    """(H, W) label indices of the nearest palette colour for each pixel, and how many pixels were off-palette.
+
+    For segmentation pictures that were resized or saved as JPEG: their edges blend colours
+    that no label has. Exact palette colours keep their label (the first one, for shared colours).
+    """
+    labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
+    if not labels.has_palette:
+        raise ValueError(f"label set {labels.name} has no palette")
+    pixels = np.asarray(rgb, dtype=np.uint8)[..., :3].astype(np.int64)
+    codes = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    unique, inverse = np.unique(codes, return_inverse=True)
+    colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1)
+    palette = labels.palette().astype(np.int64)
+    nearest = np.empty(len(unique), dtype=np.int64)
+    exact = np.zeros(len(unique), dtype=bool)
+    for start in range(0, len(unique), 4096):  # bounded memory for photos with many colours
+        chunk = colours[start : start + 4096]
+        distance = ((chunk[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2)
+        nearest[start : start + 4096] = distance.argmin(axis=1)
+        exact[start : start + 4096] = distance.min(axis=1) == 0
+    inverse = inverse.reshape(codes.shape)
+    off_palette = int((~exact)[inverse].sum())
+    return nearest[inverse], off_palette

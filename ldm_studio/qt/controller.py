@@ -23,13 +23,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QDeadlineTimer, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QImage
 
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.qt.jobs import Job
+from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewMailbox
 from ldm_studio.qt.worker import EngineWorker
 
@@ -57,9 +57,13 @@ class EngineController(QObject):
     model_loaded = Signal(object)  # ModelInfo
     model_failed = Signal(str)  # message
     idle = Signal()  # nothing running and nothing queued
+    batch_planned = Signal(int, int, list)  # job, images planned, bad rows
+    batch_progress = Signal(int, object)  # job, BatchProgress (done/total, images/s, ETA)
+    batch_finished = Signal(int, object)  # job, BatchReport (report.cancelled when stopped part-way)
 
     _send_job = Signal(object)
     _send_load = Signal(str)
+    _send_batch = Signal(object)
 
     def __init__(self, engine: Engine | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -69,8 +73,8 @@ class EngineController(QObject):
         self.preview_step = 0  # the step of the preview being emitted (total = the full decode)
         self._total_steps = 0
         self._next_id = 1
-        self._queue: deque[Job] = deque()
-        self._current: Job | None = None
+        self._queue: deque[Job | BatchJob] = deque()
+        self._current: Job | BatchJob | None = None
         self._loading = 0
         self._shut_down = False
 
@@ -90,6 +94,7 @@ class EngineController(QObject):
         self._thread.finished.connect(self._worker.deleteLater)
         self._send_job.connect(self._worker.run_job)
         self._send_load.connect(self._worker.load_model)
+        self._send_batch.connect(self._worker.run_batch)
         self._worker.model_loaded.connect(self._on_model_loaded)
         self._worker.model_failed.connect(self._on_model_failed)
         self._worker.job_started.connect(self._on_started)
@@ -98,6 +103,10 @@ class EngineController(QObject):
         self._worker.job_finished.connect(self._on_finished)
         self._worker.job_failed.connect(self._on_failed)
         self._worker.job_cancelled.connect(self._on_cancelled)
+        self._worker.batch_planned.connect(self._on_batch_planned)
+        # emitted from the batch's writer thread: queue explicitly, never run a slot there
+        self._worker.batch_progress.connect(self._on_batch_progress, Qt.ConnectionType.QueuedConnection)
+        self._worker.batch_finished.connect(self._on_batch_finished)
         self._thread.start()
 
     # --- public API ------------------------------------------------------------------------
@@ -137,6 +146,26 @@ class EngineController(QObject):
         self.queued.emit(job.id)
         self._dispatch()
         return job.id
+
+    def submit_batch(self, spec: str | Path, out_dir: str | Path, base_seed: int | None = None) -> int:
+        """Queue a batch run (spec file into a folder) on the engine thread; returns its job id.
+
+        It waits its turn like any job, is cancelled the same way, and answers batch_planned,
+        batch_progress, then batch_finished (or failed / cancelled).
+        """
+        if self._shut_down:
+            raise RuntimeError("the engine has been shut down")
+        job = BatchJob(self._next_id, str(spec), str(out_dir), base_seed)
+        self._next_id += 1
+        self._queue.append(job)
+        self.queued.emit(job.id)
+        self._dispatch()
+        return job.id
+
+    def is_batch(self, job_id: int | None) -> bool:
+        """Whether `job_id` is the running or a queued batch job."""
+        jobs = [self._current, *self._queue] if self._current else list(self._queue)
+        return any(isinstance(job, BatchJob) and job.id == job_id for job in jobs)
 
     def cancel(self, job_id: int | None = None) -> bool:
         """Cancel a job (default: the running one). False if it is unknown or already over."""
@@ -192,7 +221,10 @@ class EngineController(QObject):
     def _dispatch(self) -> None:
         if self._current is None and self._queue and not self._shut_down:
             self._current = self._queue.popleft()
-            self._send_job.emit(self._current)
+            if isinstance(self._current, BatchJob):
+                self._send_batch.emit(self._current)
+            else:
+                self._send_job.emit(self._current)
 
     def _end_current(self, job_id: int) -> bool:
         """Clear the running job if it is `job_id`; False for a report about another job."""
@@ -228,7 +260,8 @@ class EngineController(QObject):
     def _on_started(self, job_id: int) -> None:
         if self._current and self._current.id == job_id:
             self.steps_per_second = 0.0
-            self._total_steps = self._current.request.settings.steps
+            if isinstance(self._current, Job):
+                self._total_steps = self._current.request.settings.steps
             self.started.emit(job_id)
 
     @Slot(int, int, int, float, float)
@@ -283,5 +316,23 @@ class EngineController(QObject):
         if not self._end_current(job_id):
             return
         self.cancelled.emit(job_id)
+        self._dispatch()
+        self._maybe_idle()
+
+    @Slot(int, int, list)
+    def _on_batch_planned(self, job_id: int, total: int, bad_rows: list) -> None:
+        if self._current and self._current.id == job_id:
+            self.batch_planned.emit(job_id, total, bad_rows)
+
+    @Slot(int, object)
+    def _on_batch_progress(self, job_id: int, progress: object) -> None:
+        if self._current and self._current.id == job_id:
+            self.batch_progress.emit(job_id, progress)
+
+    @Slot(int, object)
+    def _on_batch_finished(self, job_id: int, report: object) -> None:
+        if not self._end_current(job_id):
+            return
+        self.batch_finished.emit(job_id, report)
         self._dispatch()
         self._maybe_idle()

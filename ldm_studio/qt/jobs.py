@@ -15,3 +15,14 @@ class Job:
     id: int
     request: GenerationRequest
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False)
+class BatchJob:
+    """A batch spec run into a folder on the engine thread (the engine holds one model, so never elsewhere)."""
+
+    id: int
+    spec: str
+    out_dir: str
+    base_seed: int | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
 from ldm_studio.qt.images import grid_qimage
-from ldm_studio.qt.jobs import Job
+from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
 from ldm_studio.qt.oom import explain_out_of_memory, free_device_memory, is_out_of_memory, single_image_requests
 from ldm_studio.qt.results import save_results
@@ -64,6 +65,9 @@ class EngineWorker(QObject):
     job_finished = Signal(int, list, object)  # job, files (str), QImage grid of the full decode
     job_failed = Signal(int, str)
     job_cancelled = Signal(int)
+    batch_planned = Signal(int, int, list)  # job, images planned, bad rows ("row N: problem")
+    batch_progress = Signal(int, object)  # job, BatchProgress (emitted from the batch's writer thread)
+    batch_finished = Signal(int, object)  # job, BatchReport (also when cancelled part-way)
 
     def __init__(self, engine: Engine, mailbox: PreviewMailbox) -> None:
         super().__init__()
@@ -116,6 +120,35 @@ class EngineWorker(QObject):
             self.job_failed.emit(job.id, f"{type(exc).__name__}: {exc}")
             return
         self.job_finished.emit(job.id, [str(p) for p in files], grid_qimage(images))
+
+    @Slot(object)
+    def run_batch(self, job: BatchJob) -> None:
+        """Run a batch spec here, on the engine thread, so the one loaded model is never shared across threads."""
+        if job.cancel.is_set():
+            self.job_cancelled.emit(job.id)
+            return
+        if self.engine.model is None:
+            self.job_failed.emit(job.id, "No model is loaded: open a model folder first (Ctrl+O).")
+            return
+        self.job_started.emit(job.id)
+
+        def on_progress(progress: BatchProgress) -> None:
+            self.batch_progress.emit(job.id, progress)  # a queued signal: the writer thread never waits
+
+        try:
+            spec = read_spec(job.spec)
+            out, seed = Path(job.out_dir), job.base_seed
+            run = BatchRun(self.engine, spec, out, base_seed=seed, on_progress=on_progress, cancel=job.cancel)
+            self.batch_planned.emit(job.id, len(run.jobs), [str(bad) for bad in run.bad_rows])
+            report = run.run()
+        except LdmStudioError as exc:
+            self.job_failed.emit(job.id, str(exc))
+            return
+        except Exception as exc:
+            log.exception("batch %d failed", job.id)
+            self.job_failed.emit(job.id, f"{type(exc).__name__}: {exc}")
+            return
+        self.batch_finished.emit(job.id, report)
 
     def _generate(self, job: Job) -> np.ndarray:
         """The job's images; on out-of-memory, once more one image at a time, then explain."""

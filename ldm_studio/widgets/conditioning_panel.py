@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
-from ldm_studio.core.errors import LdmStudioError, RequestError
+from ldm_studio.core.errors import RequestError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
+    CombinedCondition,
     Condition,
-    SemanticMapCondition,
     TextCondition,
     UnconditionalCondition,
 )
-from ldm_studio.core.semantic_maps import colorize, read_map_file
-from ldm_studio.qt.images import to_qimage
 from ldm_studio.widgets.class_picker import ClassPicker
+from ldm_studio.widgets.map_painter.panel import MapTab
 
-DEFAULT_LABEL_SET = "coco-stuff-182"
 TAB_FOR_FAMILY = {"text": 0, "class": 1, "semantic": 2, "uncond": 3}
+TABS_FOR_FAMILY = {**{family: (tab,) for family, tab in TAB_FOR_FAMILY.items()}, "multi": (0, 1, 2)}
 
 
 class PromptTab(QWidget):
@@ -49,52 +41,6 @@ class PromptTab(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("Prompt", self.prompt)
         form.addRow("Negative", self.negative)
-
-
-class MapTab(QWidget):
-    """Load a label-map file (the map painter will live here)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.label_map: np.ndarray | None = None
-        self.label_set = DEFAULT_LABEL_SET
-        self.load_button = QPushButton("Load map file…")
-        self.info = QLabel(
-            "No map loaded. A map is a grayscale PNG of label indices, or a picture in the label set's colours."
-        )
-        self.info.setWordWrap(True)
-        self.thumbnail = QLabel()
-        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.thumbnail.setMinimumHeight(120)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.load_button)
-        layout.addWidget(self.info)
-        layout.addWidget(self.thumbnail, 1)
-        self.load_button.clicked.connect(self._ask_file)
-
-    def _ask_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load semantic map", "", "Label maps (*.png *.bmp *.tif *.tiff)")
-        if path:
-            try:
-                self.load(path)
-            except LdmStudioError as exc:
-                self.info.setText(str(exc))
-
-    def load(self, path: str | Path) -> None:
-        """Read a map file in the model's label set; a FileFormatError names the file and the problem."""
-        labels = read_map_file(path, self.label_set)
-        self.label_map = labels
-        present = np.unique(labels)
-        self.info.setText(f"{Path(path).name}: {labels.shape[1]}×{labels.shape[0]}, {len(present)} labels")
-        try:
-            picture = colorize(labels, self.label_set)
-        except ValueError:  # a label set without a palette
-            self.thumbnail.clear()
-            return
-        pixmap = QPixmap.fromImage(to_qimage(picture))
-        self.thumbnail.setPixmap(
-            pixmap.scaled(200, 200, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
-        )
 
 
 class ConditioningPanel(QTabWidget):
@@ -118,17 +64,16 @@ class ConditioningPanel(QTabWidget):
     def set_family(self, family: str | None, info: ModelInfo | None = None) -> None:
         """Show the one tab this family uses (all stay reachable before a model is loaded)."""
         self.family = family
-        shown = TAB_FOR_FAMILY.get(family or "", -1)
+        shown = TABS_FOR_FAMILY.get(family or "", ())
         for index in range(self.count()):
-            self.setTabVisible(index, shown in (-1, index))
-        if shown >= 0:
-            self.setCurrentIndex(shown)
-        if info is not None and info.label_set:
-            self.map.label_set = info.label_set
+            self.setTabVisible(index, not shown or index in shown)
+        if shown:
+            self.setCurrentIndex(shown[-1] if family == "multi" else shown[0])
+        self.map.set_model(family, info)
 
     def image_count(self) -> int | None:
         """A batch size the condition dictates (several classes), else None."""
-        if self.family == "class" and len(self.classes.class_ids()) > 1:
+        if self.family in ("class", "multi") and len(self.classes.class_ids()) > 1:
             return len(self.classes.class_ids())
         return None
 
@@ -143,9 +88,15 @@ class ConditioningPanel(QTabWidget):
                 raise RequestError("class", "tick at least one class")
             return ClassCondition(tuple(ids))
         if family == "semantic":
-            if self.map.label_map is None:
-                raise RequestError("map", "load a semantic map first")
-            return SemanticMapCondition(self.map.label_map, self.map.label_set)
+            return self.map.map_condition(required=True)
+        if family == "multi":  # every part optional: what is left empty gets the model's null input
+            prompt, negative = self.text.prompt.toPlainText().strip(), self.text.negative.text().strip()
+            ids = self.classes.class_ids()
+            return CombinedCondition(
+                TextCondition(prompt, negative) if prompt or negative else None,
+                ClassCondition(tuple(ids)) if ids else None,
+                self.map.map_condition(required=False),
+            )
         if family == "uncond":
             return UnconditionalCondition()
         raise RequestError("model", "open a model first (Ctrl+O)")

@@ -10,13 +10,12 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QImage, QImageReader, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QImageReader, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -26,21 +25,28 @@ from PySide6.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ldm_studio import __version__
-from ldm_studio.core.errors import RequestError
+from ldm_studio.core.demo_model import demo_model_path
+from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.recipe import RECIPE_KEY
+from ldm_studio.core.recipe import RECIPE_KEY, read_png_recipe
 from ldm_studio.core.requests import GenerationRequest, random_seed
 from ldm_studio.qt.controller import EngineController
 from ldm_studio.qt.images import grid_shape
+from ldm_studio.widgets.about_dialog import AboutDialog
+from ldm_studio.widgets.batch_dialog import BatchDialog
 from ldm_studio.widgets.canvas import ImageCanvas
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel
 from ldm_studio.widgets.gallery import HistoryGallery
+from ldm_studio.widgets.icons import app_icon, show_dialog
+from ldm_studio.widgets.map_painter import install_map_painter
 from ldm_studio.widgets.model_picker import ModelPicker
+from ldm_studio.widgets.models_dialog import ModelsDialog
 from ldm_studio.widgets.progress_panel import ProgressPanel
+from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
+from ldm_studio.widgets.welcome import WelcomePanel
 
 MESSAGE_MS = 8000
 
@@ -56,27 +62,38 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setWindowTitle("LDM Studio")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)  # drop a PNG to restore its recipe
+        self.models_dialog: ModelsDialog | None = None
+        self.batch_dialog: BatchDialog | None = None
         self.settings = settings or SettingsStore()
         self.settings.load()
         self.controller = controller or EngineController(parent=self)
         self.requests: dict[int, GenerationRequest] = {}
         self.result_files: list[str] = []
         self.last_error = ""
+        self.last_restore = ""  # what opening an image restored, and what not
         self._build_widgets()
         self._build_actions()
         self._connect()
+        self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
         self._restore_settings()
         if self.settings.problem:
             self.statusBar().showMessage(self.settings.problem, 30_000)
         start = model or self.settings.get("model", None, str)
+        demo = demo_model_path()
+        if start is None and "model" not in self.settings.values and demo is not None:
+            start = str(demo)  # first run: the shipped demo model, so the window works offline at once
         if start and Path(start).is_dir():
             self.open_model(start)
+        self.welcome.setVisible(not self.controller.loading and self.controller.model_info is None)
 
     # --- building ------------------------------------------------------------------------------
 
     def _build_widgets(self) -> None:
         self.canvas = ImageCanvas()
         self.setCentralWidget(self.canvas)
+        self.welcome = WelcomePanel(self.canvas)
 
         self.model_picker = ModelPicker()
         self.device_label = QLabel(f"Device: {self.controller.device_label}")
@@ -155,17 +172,23 @@ class MainWindow(QMainWindow):
         self.cancel_action = action("&Cancel", self.cancel, "Esc")
         self.fit_action = action("&Fit to window", self.canvas.fit, "Ctrl+0")
         self.actual_action = action("&Actual size", self.canvas.actual_size, "Ctrl+1")
-        self.about_action = action("&About LDM Studio", self._about)
+        self.about_action = action("&About LDM Studio", self.show_about)
+        self.open_image_action = action("Open &image…", self.ask_image, "Ctrl+Shift+O")
+        self.models_action = action("&Models…", self.show_models)
+        self.batch_action = action("&Batch…", self.show_batch, "Ctrl+B")
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
-        for act in (self.open_action, self.save_action, self.history_action):
+        file_actions = (self.open_action, self.open_image_action, self.save_action, self.history_action)
+        for act in (*file_actions, self.models_action):
             file_menu.addAction(act)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         run_menu = menus.addMenu("&Run")
         run_menu.addAction(self.generate_action)
         run_menu.addAction(self.cancel_action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.batch_action)
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.fit_action)
         view_menu.addAction(self.actual_action)
@@ -192,6 +215,9 @@ class MainWindow(QMainWindow):
         self.model_picker.model_chosen.connect(self.open_model)
         self.gallery.open_requested.connect(self.show_file)
         self.gallery.message.connect(self.show_message)
+        self.welcome.use_demo.connect(self.open_model)
+        self.welcome.get_models.connect(self.show_models)
+        self.welcome.open_folder.connect(self.model_picker.ask_folder)
 
     # --- commands --------------------------------------------------------------------------
 
@@ -343,6 +369,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.welcome.hide()
         self.conditioning.set_family(info.family, info)
         self.sampler.apply_defaults(info)
         self.generate_button.setEnabled(True)
@@ -357,6 +384,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_model_failed(self, message: str) -> None:
         self.generate_button.setEnabled(self.controller.model_info is not None)
+        self.welcome.setVisible(self.controller.model_info is None)
         if not self.controller.busy:
             self.progress.set_idle()
         self.show_error(f"The model could not be loaded: {message}")
@@ -396,13 +424,74 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save settings, cancel whatever runs, stop the engine thread, then close."""
         self.save_settings()
+        if self.models_dialog is not None:
+            self.models_dialog.shutdown()
         self.controller.shutdown()
         event.accept()
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About LDM Studio",
-            f"LDM Studio {__version__}\nLatent Diffusion Models (Rombach et al. 2022) on your desk.\n"
-            f"History: {self.gallery.folder}",
-        )
+    # --- recipes, models, batch, about ------------------------------------------------------
+
+    def ask_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image (restores its recipe)", "", "PNG images (*.png)")
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str) -> bool:
+        """Show a PNG and restore its recipe into the panels; says what could not be restored."""
+        try:
+            recipe = read_png_recipe(path)
+        except LdmStudioError as exc:
+            self.show_error(f"{exc}. Nothing was restored.")
+            image = QImage(path)
+            if not image.isNull():
+                self.canvas.show_image(image)
+            return False
+        result = apply_recipe(recipe, self.conditioning, self.sampler, self.controller.model_info)
+        image = QImage(path)
+        if not image.isNull():
+            self.canvas.show_image(image)
+            self.result_files = [path]
+        self.clear_error()
+        self.last_restore = result.message(Path(path).name)
+        self.show_message(self.last_restore)
+        if result.not_restored or result.model_note:
+            self.error_label.setText(self.last_restore)
+            self.error_label.show()
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.toLocalFile().lower().endswith(".png") for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".png"):
+                self.open_image(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def show_models(self) -> ModelsDialog:
+        """The Models dialog (a fresh one after the last was closed: its thread ends with it)."""
+        if self.models_dialog is None or not self.models_dialog.thread.is_running:
+            self.models_dialog = ModelsDialog(self)
+            self.models_dialog.model_installed.connect(self._on_model_installed)
+            self.models_dialog.models_changed.connect(self.model_picker.refresh)
+        show_dialog(self.models_dialog)
+        return self.models_dialog
+
+    def show_batch(self) -> BatchDialog:
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchDialog(self.controller, self)
+        show_dialog(self.batch_dialog)
+        return self.batch_dialog
+
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self.controller.device_label, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    @Slot(str)
+    def _on_model_installed(self, folder: str) -> None:
+        self.model_picker.refresh()
+        self.show_message(f"Installed {Path(folder).name}: pick it in the model list")

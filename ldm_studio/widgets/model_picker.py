@@ -8,16 +8,24 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.core.manager import read_index
 from ldm_studio.core.model_folder import is_model_folder, read_model_info
 from ldm_studio.core.store import models_dir
 
 
 def store_model_folders() -> list[Path]:
-    """Model folders directly inside the store's models folder, by name."""
+    """Model folders directly inside the store's models folder, plus the installed ones the index lists
+    (hub snapshots, models imported in place), by name."""
     root = models_dir()
-    if not root.is_dir():
-        return []
-    return sorted((p for p in root.iterdir() if p.is_dir() and is_model_folder(p)), key=lambda p: p.name.lower())
+    folders = [p for p in root.iterdir() if p.is_dir() and is_model_folder(p)] if root.is_dir() else []
+    try:
+        installed = [m.folder for m in read_index().values()]
+    except LdmStudioError:  # a damaged index must not take the picker down
+        installed = []
+    for folder in installed:
+        if folder not in folders and folder.is_dir() and is_model_folder(folder):
+            folders.append(folder)
+    return sorted(folders, key=lambda p: p.name.lower())
 
 
 def describe(path: Path) -> str:

@@ -1,0 +1,53 @@
+"""The semantic map painter: paint label maps for semantic and multi-input models.
+
+`install_map_painter(window)` is the one hook the main window calls: it moves the editor
+beside the output, adds the cursor readout to the status bar and wires live mode into the
+window's own generate path, so main_window.py needs no painter details.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.widgets.map_painter.live import LiveGenerator
+from ldm_studio.widgets.map_painter.panel import MAP_FAMILIES, MapTab
+from ldm_studio.widgets.map_painter.workspace import CanvasArea
+
+if TYPE_CHECKING:
+    from ldm_studio.widgets.main_window import MainWindow
+
+__all__ = ["MAP_FAMILIES", "CanvasArea", "LiveGenerator", "MapPainterHook", "MapTab", "install_map_painter"]
+
+
+class MapPainterHook(QObject):
+    """Holds the painter's window-level parts: the canvas area and live mode."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.tab: MapTab = window.conditioning.map
+        editor, cursor_label = self.tab.take_editor()
+        output = window.takeCentralWidget()
+        self.area = CanvasArea(output, editor)
+        window.setCentralWidget(self.area)
+        window.statusBar().addPermanentWidget(cursor_label)
+        self.live = LiveGenerator(window.controller, window.generate, self)
+        self.tab.live_box.toggled.connect(self.live.set_enabled)
+        self.tab.changed.connect(self.live.map_changed)
+        self.tab.message.connect(window.show_message)
+        window.controller.preview.connect(self._on_preview)
+        window.controller.model_loaded.connect(self._on_model_loaded)
+
+    def _on_preview(self, job: int, image) -> None:
+        self.area.set_output_image(image)
+
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.area.set_map_model(info.family in MAP_FAMILIES)
+
+
+def install_map_painter(window: MainWindow) -> MapPainterHook:
+    """Put the map painter into `window` (call once, after its widgets and signals exist)."""
+    return MapPainterHook(window)

@@ -1,0 +1,154 @@
+"""Putting a PNG's recipe back into the panels (File ▸ Open Image… and drag-and-drop).
+
+The core reads the metadata (`read_png_recipe`); this module sets every widget it can and
+returns what it could not, so the window can say so in one message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.model_hash import model_hash
+from ldm_studio.core.recipe import RestoredRecipe
+from ldm_studio.core.requests import (
+    ClassCondition,
+    CombinedCondition,
+    Condition,
+    SamplerSettings,
+    SemanticMapCondition,
+    TextCondition,
+    UnconditionalCondition,
+)
+from ldm_studio.core.samplers import SAMPLERS
+from ldm_studio.widgets.conditioning_panel import ConditioningPanel
+from ldm_studio.widgets.sampler_panel import SamplerPanel
+
+FAMILY_OF = {TextCondition: "text", ClassCondition: "class", SemanticMapCondition: "semantic"}
+
+
+@dataclass
+class RestoreResult:
+    """What was put back, and one line per thing that was not (for the status message)."""
+
+    restored: list[str] = field(default_factory=list)
+    not_restored: list[str] = field(default_factory=list)
+    model_note: str = ""
+
+    def message(self, name: str) -> str:
+        source = f"{name}: restored {', '.join(self.restored) or 'nothing'}"
+        parts = [source]
+        if self.not_restored:
+            parts.append(f"not restored: {'; '.join(self.not_restored)}")
+        if self.model_note:
+            parts.append(self.model_note)
+        return ". ".join(parts)
+
+
+def apply_recipe(
+    recipe: RestoredRecipe, conditioning: ConditioningPanel, sampler: SamplerPanel, info: ModelInfo | None
+) -> RestoreResult:
+    """Set the panels from `recipe`; values a widget cannot hold are reported, never silently changed."""
+    result = RestoreResult(not_restored=list(recipe.not_restored))
+    if recipe.condition is not None:
+        _apply_condition(recipe.condition, conditioning, result)
+    if recipe.settings is not None:
+        _apply_settings(recipe.settings, sampler, result)
+    result.model_note = model_difference(recipe, info)
+    return result
+
+
+def _apply_condition(condition: Condition, panel: ConditioningPanel, result: RestoreResult) -> None:
+    parts = condition.parts() if isinstance(condition, CombinedCondition) else (condition,)
+    for part in parts:
+        if isinstance(part, TextCondition):
+            panel.text.prompt.setPlainText(part.prompt)
+            panel.text.negative.setText(part.negative)
+            result.restored.append("prompt")
+        elif isinstance(part, ClassCondition):
+            panel.classes.set_class_ids(list(part.class_ids))
+            if panel.classes.class_ids() == list(part.class_ids):
+                result.restored.append("class")
+            else:
+                result.not_restored.append(f"class {list(part.class_ids)} (not in the ImageNet list)")
+        elif isinstance(part, SemanticMapCondition):
+            try:
+                set_semantic_map(panel, part)
+                result.restored.append("semantic map")
+            except (LdmStudioError, ValueError) as exc:
+                result.not_restored.append(f"semantic map ({exc})")
+        elif not isinstance(part, UnconditionalCondition):
+            result.not_restored.append(f"{type(part).__name__} input")
+    family = panel.family
+    wanted = {FAMILY_OF[type(p)] for p in parts if type(p) in FAMILY_OF}
+    if family and wanted and family not in wanted and not isinstance(condition, CombinedCondition):
+        kinds = "/".join(sorted(wanted))
+        result.not_restored.append(f"the image's {kinds} input is set, but the loaded model is {family}")
+
+
+def set_semantic_map(panel: ConditioningPanel, condition: SemanticMapCondition) -> None:
+    """Hand the map to the semantic tab: the map painter's `set_map` when it has one, else the file tab's fields."""
+    tab = panel.map
+    setter = getattr(tab, "set_map", None)
+    if callable(setter):
+        setter(condition.label_map, condition.label_set)
+        return
+    tab.label_set = condition.label_set
+    tab.label_map = condition.label_map
+    height, width = condition.label_map.shape[:2]
+    tab.info.setText(f"From the image's recipe: {width}×{height}, {condition.label_set}")
+    tab.thumbnail.clear()
+
+
+def _apply_settings(settings: SamplerSettings, panel: SamplerPanel, result: RestoreResult) -> None:
+    index = panel.sampler.findData(settings.sampler)
+    if index >= 0:
+        panel.sampler.setCurrentIndex(index)
+    else:
+        result.not_restored.append(f"sampler {settings.sampler!r}")
+    panel.random_seed.setChecked(False)
+    checks = [
+        ("steps", panel.steps, settings.steps),
+        ("guidance", panel.guidance, settings.guidance),
+        ("eta", panel.eta, settings.eta),
+        ("seed", panel.seed, settings.seed),
+        ("width", panel.width_box, settings.width),
+        ("height", panel.height_box, settings.height),
+        ("batch", panel.batch, settings.batch_size),
+    ]
+    for name, widget, value in checks:
+        widget.setValue(value)
+        if abs(float(widget.value()) - float(value)) > 1e-6:
+            result.not_restored.append(f"{name} {value:g} (out of this panel's range)")
+        else:
+            result.restored.append(name)
+    if index >= 0:
+        result.restored.insert(0, f"sampler ({SAMPLERS[settings.sampler].label})")
+
+
+def model_difference(recipe: RestoredRecipe, info: ModelInfo | None) -> str:
+    """A note when the image names another model than the loaded one ("" when they match or say nothing)."""
+    if not (recipe.model_name or recipe.model_hash):
+        return ""
+    named = recipe.model_name or recipe.model_hash
+    if info is None:
+        return f"The image was made with {named}; no model is loaded."
+    if recipe.model_hash:
+        try:
+            loaded_hash = model_hash(info.path)
+        except (OSError, LdmStudioError):
+            loaded_hash = None
+        if loaded_hash is not None and _same_hash(recipe.model_hash, loaded_hash):
+            return ""
+        return f"The image was made with {named} (hash {recipe.model_hash}); the loaded model {info.name} differs."
+    if recipe.model_name != info.name:
+        return f"The image was made with {named}; the loaded model is {info.name}."
+    return ""
+
+
+def _same_hash(a: str, b: str) -> bool:
+    """A1111 writes a short prefix of the hash: compare on the shorter one."""
+    a, b = a.strip().lower(), b.strip().lower()
+    n = min(len(a), len(b))
+    return n >= 8 and a[:n] == b[:n]
