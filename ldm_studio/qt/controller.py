@@ -30,7 +30,7 @@ from ldm_studio.core.engine import Engine
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.qt.jobs import BatchJob, Job
-from ldm_studio.qt.mailbox import PreviewMailbox
+from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
 from ldm_studio.qt.worker import EngineWorker
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class EngineController(QObject):
         self._shut_down = False
 
         self._mailbox = PreviewMailbox()
-        self._pending_preview: tuple[int, int, QImage] | None = None
+        self._pending_preview: PreviewItem | None = None
         self._last_preview_at = 0.0
         self._preview_interval = screen_interval_ms()
         self._preview_timer = QTimer(self)
@@ -184,6 +184,14 @@ class EngineController(QObject):
                 return True
         return False
 
+    def request_full_preview(self) -> bool:
+        """Ask the running job for a full decode of its current prediction (the cheap preview is
+        only a projection). False when no generation is running."""
+        if not isinstance(self._current, Job) or self._current.cancel.is_set():
+            return False
+        self._current.full_preview.set()
+        return True
+
     def cancel_all(self) -> None:
         """Empty the queue and cancel the running job."""
         for job in list(self._queue):
@@ -277,7 +285,9 @@ class EngineController(QObject):
         current = self._current
         if item is None or current is None or item.job != current.id or current.cancel.is_set():
             return  # a preview of a replaced or cancelled job
-        self._pending_preview = (item.job, item.step, item.image)
+        pending = self._pending_preview
+        if pending is None or item.decoded or not pending.decoded or pending.job != item.job:
+            self._pending_preview = item  # an asked-for full decode is shown before later projections
         wait_ms = self._preview_interval - (time.perf_counter() - self._last_preview_at) * 1000
         if wait_ms <= 0:
             self._flush_preview()
@@ -287,11 +297,11 @@ class EngineController(QObject):
     @Slot()
     def _flush_preview(self) -> None:
         pending, self._pending_preview = self._pending_preview, None
-        if pending is None or self._current is None or pending[0] != self._current.id:
+        if pending is None or self._current is None or pending.job != self._current.id:
             return
-        job_id, self.preview_step, image = pending
+        self.preview_step = pending.step
         self._last_preview_at = time.perf_counter()
-        self.preview.emit(job_id, image)
+        self.preview.emit(pending.job, pending.image)
 
     @Slot(int, list, object)
     def _on_finished(self, job_id: int, files: list, image: QImage) -> None:

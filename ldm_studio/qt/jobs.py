@@ -15,6 +15,8 @@ class Job:
     id: int
     request: GenerationRequest
     cancel: threading.Event = field(default_factory=threading.Event)
+    # set from the GUI: the worker decodes the current x0 fully at its next step, then clears it
+    full_preview: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(eq=False)

@@ -19,6 +19,7 @@ class PreviewItem:
     step: int
     total: int
     image: QImage
+    decoded: bool = False  # a full decode someone asked for: a cheap projection must not replace it
 
 
 class PreviewMailbox:
@@ -31,7 +32,8 @@ class PreviewMailbox:
     def put(self, item: PreviewItem) -> bool:
         with self._lock:
             was_empty = self._item is None
-            self._item = item
+            if was_empty or item.decoded or not self._item.decoded or self._item.job != item.job:
+                self._item = item
         return was_empty
 
     def take(self) -> PreviewItem | None:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
-from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
+from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
 from ldm_studio.qt.images import grid_qimage
@@ -154,7 +154,7 @@ class EngineWorker(QObject):
         """The job's images; on out-of-memory, once more one image at a time, then explain."""
         request = job.request
         try:
-            return self._sample(job, request, 0, StepClock(request.settings.steps))
+            return self._sample(job, request, 0, 1, StepClock(request.settings.steps))
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -165,7 +165,7 @@ class EngineWorker(QObject):
         parts = single_image_requests(request)
         clock = StepClock(request.settings.steps * len(parts))
         try:
-            images = [self._sample(job, part, i * part.settings.steps, clock) for i, part in enumerate(parts)]
+            images = [self._sample(job, part, i, len(parts), clock) for i, part in enumerate(parts)]
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -173,16 +173,22 @@ class EngineWorker(QObject):
             raise LdmStudioError(explain_out_of_memory(request, device, split=True)) from exc
         return np.concatenate(images)
 
-    def _sample(self, job: Job, request: GenerationRequest, offset: int, clock: StepClock) -> np.ndarray:
-        total = clock.total
+    def _sample(self, job: Job, request: GenerationRequest, part: int, parts: int, clock: StepClock) -> np.ndarray:
+        """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
         policy = PreviewPolicy("cheap", projection=self._projection)
 
         def on_step(event: StepEvent) -> None:
-            done = offset + event.index + 1
+            # Heun and PLMS take more scheduler steps than `steps`: the loop's own count is the truth
+            total = clock.total = event.total * parts
+            done = part * event.total + event.index + 1
             eta, rate = clock.tick(done)
             self.job_progress.emit(job.id, done, total, eta, rate)
-            if event.preview is not None and not event.is_last:
-                item = PreviewItem(job.id, done, total, grid_qimage(event.preview))
+            image, decoded = event.preview, False
+            if job.full_preview.is_set() and not event.is_last:
+                job.full_preview.clear()
+                image, decoded = decode_preview(self.engine.model, event.x0), True  # the exact picture now
+            if image is not None and not event.is_last:
+                item = PreviewItem(job.id, done, total, grid_qimage(image), decoded)
                 if self.mailbox.put(item):
                     self.preview_ready.emit()
 

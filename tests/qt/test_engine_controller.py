@@ -193,3 +193,38 @@ def test_stress_hundreds_of_submit_cancel_cycles(qtbot, loaded_controller, round
     assert ctl.is_running
     with qtbot.waitSignal(ctl.finished, timeout=JOB_TIMEOUT_MS):
         ctl.submit(text_request())
+
+
+def test_progress_counts_the_samplers_real_steps(qtbot, loaded_controller):
+    """Heun evaluates twice per step: progress must reach its real total, never pass it."""
+    from dataclasses import replace
+
+    ctl = loaded_controller
+    rec = Recorder(ctl)
+    request = text_request(steps=4)
+    request = replace(request, settings=replace(request.settings, sampler="heun"))
+    with qtbot.waitSignal(ctl.finished, timeout=JOB_TIMEOUT_MS):
+        job = ctl.submit(request)
+    progress = [(e[2], e[3]) for e in rec.of("progress", job)]
+    assert progress[-1] == (7, 7) and all(done <= total for done, total in progress)
+
+
+def test_full_decode_on_demand_mid_job(qtbot, loaded_controller):
+    """Cheap previews are latent-sized; asking for a decode gives the full picture at the next step."""
+    ctl = loaded_controller
+    rec = Recorder(ctl)
+    asked = []
+
+    def ask_once(job, done, total, eta):
+        if done == 2 and not asked:
+            asked.append(ctl.request_full_preview())
+
+    ctl.progress.connect(ask_once)
+    with qtbot.waitSignal(ctl.finished, timeout=JOB_TIMEOUT_MS):
+        job = ctl.submit(text_request(steps=30))
+    assert asked == [True]
+    widths = [p[3] for p in rec.of("preview", job)]
+    assert 8 in widths  # cheap projections: 64 px / factor 8
+    mid_job_full = [p for p in rec.of("preview", job) if p[3] == 64 and p[2] < 30]
+    assert mid_job_full, widths
+    assert not ctl.request_full_preview()  # nothing running now
