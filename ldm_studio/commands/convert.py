@@ -17,6 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", type=Path, help="bert-base-uncased tokenizer folder (text models only)")
     p.add_argument("--name", help="display name of the model (default: from the checkpoint's name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    p.add_argument(
+        "--weights",
+        choices=("auto", "ema", "raw"),
+        default="auto",
+        help="U-Net weights: as the original code samples (auto: EMA when the config's use_ema is on and the "
+        "checkpoint has them), or force EMA / raw",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the written folder")
     p.set_defaults(run=run)
 
@@ -34,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         name=args.name,
         overwrite=args.overwrite,
+        weights=args.weights,
     )
     if not args.quiet:
         info = result.info
-        weights = "EMA" if result.ema_used else "raw (no EMA in the checkpoint)"
+        weights = "EMA" if result.ema_used else "raw"
         print(
             f"{info.family} model, {info.resolution}px, {weights} U-Net weights; "
             f"defaults: {info.defaults.steps} {info.defaults.sampler} steps, guidance {info.defaults.guidance}",

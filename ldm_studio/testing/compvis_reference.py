@@ -1,10 +1,11 @@
 """A small functional re-implementation of the original CompVis forward passes, for faithfulness tests.
 
 Written from the maths of `openaimodel.py` (ResBlock, legacy AttentionBlock/QKVAttentionLegacy,
-SpatialTransformer), `model.py` (Encoder/Decoder, AttnBlock), taming's VectorQuantizer2 and
-x-transformers' pre-norm encoder, working directly on the *original* state-dict names. It
-shares no code with the converter, so a converted diffusers model that agrees with it agrees
-with the original layout and maths. Float64 is used so that differences are the converter's.
+SpatialTransformer, and the head counts its constructor gives them), `model.py`
+(Encoder/Decoder, AttnBlock), taming's VectorQuantizer2 and x-transformers' pre-norm encoder,
+working directly on the *original* state-dict names. It shares no code with the converter, so
+a converted diffusers model that agrees with it agrees with the original layout and maths.
+Float64 is used so that differences are the converter's.
 """
 
 from __future__ import annotations
@@ -109,6 +110,62 @@ def spatial_transformer(x: torch.Tensor, ctx: torch.Tensor, sd: State, p: str, h
     return _conv(h, sd, f"{p}.proj_out") + x
 
 
+def attention_heads(p: dict[str, Any]) -> dict[str, int]:
+    """Heads of every attention layer of `UNetModel(**p)`, by original key prefix.
+
+    Walks the constructor step by step, including how it reassigns its `num_heads` variable:
+    with `legacy` (the default) a SpatialTransformer gets one head of all channels, and an
+    AttentionBlock gets `num_heads=1` in the input and middle blocks but `num_heads_upsample`
+    (default: the yaml's `num_heads`) in the output blocks, unless `num_head_channels` is set
+    (then `channels // num_head_channels` heads everywhere).
+    """
+    mc, nrb, mult = p["model_channels"], p["num_res_blocks"], p["channel_mult"]
+    attn_res = set(p.get("attention_resolutions", []))
+    spatial, legacy = p.get("use_spatial_transformer", False), p.get("legacy", True)
+    num_heads, head_channels = p.get("num_heads", -1), p.get("num_head_channels", -1)
+    heads_upsample = p.get("num_heads_upsample", -1)
+    if heads_upsample == -1:
+        heads_upsample = num_heads
+    out: dict[str, int] = {}
+
+    def layer(ch: int, upsample: bool) -> int:
+        nonlocal num_heads
+        if head_channels == -1:
+            dim_head = ch // num_heads
+        else:
+            num_heads = ch // head_channels
+            dim_head = head_channels
+        if legacy:
+            num_heads = 1
+            dim_head = ch // num_heads if spatial else head_channels
+        if spatial:
+            return num_heads  # SpatialTransformer(ch, num_heads, dim_head)
+        # AttentionBlock(ch, num_heads=..., num_head_channels=dim_head)
+        return (heads_upsample if upsample else num_heads) if dim_head == -1 else ch // dim_head
+
+    ch, ds, n = mc, 1, 1
+    for level, m in enumerate(mult):
+        for _ in range(nrb):
+            ch = m * mc
+            if ds in attn_res:
+                out[f"input_blocks.{n}.1"] = layer(ch, False)
+            n += 1
+        if level != len(mult) - 1:
+            n += 1
+            ds *= 2
+    out["middle_block.1"] = layer(ch, False)
+    n = 0
+    for level, m in list(enumerate(mult))[::-1]:
+        for i in range(nrb + 1):
+            ch = m * mc
+            if ds in attn_res:
+                out[f"output_blocks.{n}.1"] = layer(ch, True)
+            if level and i == nrb:
+                ds //= 2
+            n += 1
+    return out
+
+
 def unet_forward(
     sd: State, p: dict[str, Any], x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -117,10 +174,10 @@ def unet_forward(
     attn_res = set(p.get("attention_resolutions", []))
     ss, spatial = p.get("use_scale_shift_norm", False), p.get("use_spatial_transformer", False)
     legacy_order = not p.get("use_new_attention_order", False)
+    layer_heads = attention_heads(p)
 
     def attend(h: torch.Tensor, prefix: str) -> torch.Tensor:
-        ch = h.shape[1]
-        heads = p.get("num_heads", -1) if p.get("num_head_channels", -1) == -1 else ch // p["num_head_channels"]
+        heads = layer_heads[prefix]
         if spatial:
             return spatial_transformer(h, context, sd, prefix, heads, p.get("transformer_depth", 1))
         return legacy_attention_block(h, sd, prefix, heads, legacy_order)
@@ -272,6 +329,15 @@ def component(state: State, prefix: str, dtype: torch.dtype = torch.float64) -> 
 
 
 def ema_unet(state: State, dtype: torch.dtype = torch.float64) -> State:
-    """The U-Net weights as the original sampling scripts use them: inside `ema_scope()`."""
+    """The EMA U-Net weights (what `ema_scope()` swaps in when the model has an EMA copy)."""
     raw = component(state, "model.diffusion_model.", dtype)
     return {k: state["model_ema." + ("diffusion_model." + k).replace(".", "")].to(dtype) for k in raw}
+
+
+def sampling_unet(state: State, model_params: dict, dtype: torch.dtype = torch.float64) -> State:
+    """The U-Net weights the original code samples with: EMA when `use_ema` (DDPM's default, True)
+    and the checkpoint has them; with `use_ema: False` no EMA model exists and the raw weights run."""
+    has_ema = any(k.startswith("model_ema.") and k not in ("model_ema.decay", "model_ema.num_updates") for k in state)
+    if model_params.get("use_ema", True) and has_ema:
+        return ema_unet(state, dtype)
+    return component(state, "model.diffusion_model.", dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import safetensors.torch
 import torch
 import yaml
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, UNet2DModel, VQModel
@@ -29,10 +30,16 @@ def test_conversion_writes_a_complete_model_folder(converted, originals, name):
     report = converted[name]
     info = read_model_info(report.info.path)
     assert info.family == FAMILY[name]
-    assert report.ema_used and info.provenance["ema_used"]
+    params = originals[name][0]["model"]["params"]
+    unet_params = params["unet_config"]["params"]
+    # as the original code samples: EMA only where the config keeps use_ema on (class and text say False)
+    expect_ema = params.get("use_ema", True)
+    assert report.ema_used == expect_ema == info.provenance["ema_used"]
     assert info.provenance["checkpoint"] == "model.ckpt" and len(info.provenance["checkpoint_sha256"]) == 64
-    raw = originals[name][0]["model"]["params"]["unet_config"]["params"]
-    assert report.dropped["raw (non-EMA) U-Net weights"] == len(cc.unet_shapes(raw))
+    if expect_ema:
+        assert report.dropped["raw (non-EMA) U-Net weights"] == len(cc.unet_shapes(unet_params))
+    else:
+        assert report.dropped["EMA U-Net weights (config has use_ema: False)"] == len(cc.unet_shapes(unet_params))
     assert not list(info.path.rglob("*.bin")), "weights must be safetensors"
     scheduler = DDIMScheduler.from_pretrained(info.path / "scheduler")
     params = originals[name][0]["model"]["params"]
@@ -65,7 +72,7 @@ def _unet(report):
 
 
 @pytest.mark.parametrize("name", list(FAMILY))
-def test_unet_matches_the_original_forward_with_ema_weights(converted, originals, name):
+def test_unet_matches_the_original_forward_with_the_weights_it_samples_with(converted, originals, name):
     config, _, ckpt = originals[name]
     p = config["model"]["params"]["unet_config"]["params"]
     state = torch.load(ckpt, weights_only=True)["state_dict"]
@@ -75,13 +82,18 @@ def test_unet_matches_the_original_forward_with_ema_weights(converted, originals
     context = None
     if p.get("context_dim"):
         context = torch.randn(2, 1 if name == "class" else 5, p["context_dim"], generator=gen, dtype=torch.float64)
-    expected = ref.unet_forward(ref.ema_unet(state), p, x, t, context)
+    model_params = config["model"]["params"]
+    expected = ref.unet_forward(ref.sampling_unet(state, model_params), p, x, t, context)
     unet = _unet(converted[name])
     with torch.no_grad():
         got = unet(x, t, encoder_hidden_states=context).sample if context is not None else unet(x, t).sample
     assert (got - expected).abs().max() < 1e-4
-    raw = ref.unet_forward(ref.component(state, "model.diffusion_model."), p, x, t, context)
-    assert (got - raw).abs().max() > 1e-3  # the EMA weights were used, not the raw ones
+    # and not the other set: raw and EMA weights differ in every tiny checkpoint
+    if model_params.get("use_ema", True):
+        other = ref.component(state, "model.diffusion_model.")
+    else:
+        other = ref.ema_unet(state)
+    assert (got - ref.unet_forward(other, p, x, t, context)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("name", ["class", "text"])
@@ -218,6 +230,20 @@ def test_checkpoint_without_ema_uses_raw_weights(tmp_path, originals):
     config_path, ckpt = cc.write_original(tmp_path / "orig", config, seed=9, ema=False)
     report = convert_checkpoint(config_path, ckpt, tmp_path / "out")
     assert not report.ema_used
+    with pytest.raises(ConversionError, match="holds no EMA weights"):
+        convert_checkpoint(config_path, ckpt, tmp_path / "out2", weights="ema")
+
+
+def test_weights_choice_overrides_the_config(tmp_path, originals):
+    """A class config says use_ema: False (raw, as the original samples); 'ema' forces the EMA U-Net."""
+    config_path, ckpt = originals["class"][1], originals["class"][2]
+    forced = convert_checkpoint(config_path, ckpt, tmp_path / "ema", weights="ema")
+    assert forced.ema_used
+    raw = convert_checkpoint(config_path, ckpt, tmp_path / "raw", weights="raw")
+    assert not raw.ema_used
+    a = safetensors.torch.load_file(tmp_path / "ema" / "unet" / "diffusion_pytorch_model.safetensors")
+    b = safetensors.torch.load_file(tmp_path / "raw" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,9 @@ class OriginalConfig:
     first_stage: Target
     cond_stage: Target | None  # None: unconditional
     image_size: int | None  # latent size
+    # DDPM's default. With use_ema: False the original builds no EMA model, ignores model_ema.*
+    # when loading, and samples with the raw weights (cin256-v2 and the text model say so).
+    use_ema: bool = True
 
 
 def read_config(path: str | Path) -> OriginalConfig:
@@ -148,6 +151,7 @@ def read_config(path: str | Path) -> OriginalConfig:
         first_stage=first_stage,
         cond_stage=cond_stage,
         image_size=params.get("image_size"),
+        use_ema=bool(params.get("use_ema", True)),
     )
 
 

@@ -35,6 +35,7 @@ UNET_PREFIX = "model.diffusion_model."
 FIRST_STAGE_PREFIX = "first_stage_model."
 COND_STAGE_PREFIX = "cond_stage_model."
 EMA_PREFIX = "model_ema."
+WEIGHT_CHOICES = ("auto", "ema", "raw")
 SCHEDULE_BUFFERS = {
     "betas",
     "alphas_cumprod",
@@ -100,11 +101,16 @@ def convert_checkpoint(
     name: str | None = None,
     overwrite: bool = False,
     sha256: dict[str, str] | None = None,
+    weights: str = "auto",
 ) -> ConversionReport:
     """Convert and write the model folder `out`; returns what was done. Nothing is left at `out` on error.
 
     `sha256` may carry the files' hashes ("checkpoint", "config") when the caller has them already.
+    `weights`: "auto" samples as the original code does (the EMA U-Net when the config's
+    `use_ema` is on and the checkpoint has one, else the raw weights); "ema" or "raw" force it.
     """
+    if weights not in WEIGHT_CHOICES:
+        raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, not {weights!r}")
     report = progress or (lambda _msg, _frac: None)
     config_file, ckpt_file, target = Path(config_path).expanduser(), Path(checkpoint_path).expanduser(), Path(out)
     report("reading config", 0.0)
@@ -119,7 +125,7 @@ def convert_checkpoint(
 
     report("reading checkpoint", 0.05)
     ckpt = read_checkpoint(ckpt_file)
-    groups, scale_factor, ema_used, dropped = _split(ckpt.state_dict, config, ckpt_file)
+    groups, scale_factor, ema_used, dropped = _split(ckpt.state_dict, config, ckpt_file, weights)
     _check_schedule(ckpt.state_dict, config, ckpt_file)
 
     report("converting U-Net", 0.3)
@@ -255,9 +261,11 @@ def _check_architecture(
 
 
 def _split(
-    state: dict[str, torch.Tensor], config: OriginalConfig, file: Path
+    state: dict[str, torch.Tensor], config: OriginalConfig, file: Path, weights: str = "auto"
 ) -> tuple[dict[str, dict[str, torch.Tensor]], float, bool, dict[str, int]]:
-    """Group keys by component; swap in EMA U-Net weights when present. Unknown keys are an error."""
+    """Group keys by component; choose EMA or raw U-Net weights (see `convert_checkpoint`).
+
+    Unknown keys are an error; unused weights are accounted for in `dropped`."""
     groups: dict[str, dict[str, torch.Tensor]] = {"unet": {}, "first_stage": {}, "cond_stage": {}}
     ema: dict[str, torch.Tensor] = {}
     dropped: dict[str, int] = {}
@@ -289,7 +297,13 @@ def _split(
     if not groups["first_stage"]:
         raise ConversionError(file, f"holds no first-stage weights ({FIRST_STAGE_PREFIX}*)")
     ema_used = False
-    if ema:
+    if weights == "ema" and not ema:
+        raise ConversionError(file, "holds no EMA weights (model_ema.*): convert with weights 'raw' or 'auto'")
+    use_ema = bool(ema) and (weights == "ema" or (weights == "auto" and config.use_ema))
+    if ema and not use_ema:
+        reason = "weights 'raw' asked for" if weights == "raw" else "config has use_ema: False"
+        dropped[f"EMA U-Net weights ({reason})"] = len(ema)
+    if use_ema:
         by_flat = {("diffusion_model." + k).replace(".", ""): k for k in groups["unet"]}
         missing = [k for flat, k in by_flat.items() if flat not in ema]
         extra = sorted(set(ema) - set(by_flat))

@@ -7,6 +7,11 @@ the last level, one Downsample (`.0.op`); `middle_block` = [ResBlock, attention,
 [ResBlock, attention?, Upsample?], the Upsample at index 1 or 2 depending on attention.
 Attention is a SpatialTransformer (cross-attention models) or a legacy AttentionBlock with a
 fused conv1d qkv, which `split_qkv` turns into diffusers' separate q/k/v linears.
+
+Head counts follow `UNetModel.__init__`, including its `legacy` flag (default True): with
+`legacy`, a SpatialTransformer always has one head of all channels, and an AttentionBlock
+without `num_head_channels` has one head in the input and middle blocks but
+`num_heads_upsample` (default `num_heads`) heads in the output blocks.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class UNetLayout:
     attention_levels: tuple[bool, ...]
     num_heads: int
     num_head_channels: int
+    num_heads_upsample: int
+    legacy: bool
     spatial_transformer: bool
     transformer_depth: int
     context_dim: int | None
@@ -72,11 +79,20 @@ class UNetLayout:
     def channels(self) -> list[int]:
         return [self.model_channels * m for m in self.channel_mult]
 
-    def heads(self, ch: int) -> tuple[int, int]:
-        """(heads, head dim) of an attention layer with `ch` channels, as the original computes it."""
-        if self.num_head_channels == -1:
+    def heads(self, ch: int, up: bool = False) -> tuple[int, int]:
+        """(heads, head dim) of an attention layer with `ch` channels, as the original computes it.
+
+        `up`: the layer is in an output block (only a legacy AttentionBlock without
+        `num_head_channels` differs there: it gets `num_heads_upsample` heads).
+        """
+        if self.spatial_transformer and self.legacy:
+            return 1, ch
+        if self.num_head_channels != -1:
+            return ch // self.num_head_channels, self.num_head_channels
+        if self.spatial_transformer or not self.legacy:
             return self.num_heads, ch // self.num_heads
-        return ch // self.num_head_channels, self.num_head_channels
+        heads = self.num_heads_upsample if up else 1
+        return heads, ch // heads
 
 
 def read_layout(target: Target, file: Path) -> UNetLayout:
@@ -102,7 +118,8 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
     head_channels = int(p.get("num_head_channels", -1))
     if num_heads == -1 and head_channels == -1:
         raise unsupported("num_heads", "either num_heads or num_head_channels must be set")
-    if p.get("num_heads_upsample", -1) not in (-1, num_heads):
+    heads_upsample = int(p.get("num_heads_upsample", -1))
+    if heads_upsample not in (-1, num_heads):
         raise unsupported("num_heads_upsample", "must equal num_heads")
     num_res_blocks = p.get("num_res_blocks")
     if not isinstance(num_res_blocks, int):
@@ -126,6 +143,8 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
         attention_levels=tuple(2**level in resolutions for level in range(len(mult))),
         num_heads=num_heads,
         num_head_channels=head_channels,
+        num_heads_upsample=num_heads if heads_upsample == -1 else heads_upsample,
+        legacy=bool(p.get("legacy", True)),
         spatial_transformer=spatial,
         transformer_depth=int(p.get("transformer_depth", 1)),
         context_dim=int(context) if context is not None else None,
@@ -134,9 +153,10 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
         sample_size=int(p.get("image_size", 64)),
     )
     for ch in [*layout.channels]:
-        heads, dim = layout.heads(ch)
-        if heads * dim != ch:
-            raise unsupported("num_heads", f"{ch} channels do not split into {heads} heads")
+        for up in (False, True):
+            heads, dim = layout.heads(ch, up)
+            if heads * dim != ch:
+                raise unsupported("num_heads", f"{ch} channels do not split into {heads} heads")
     return layout
 
 
@@ -172,16 +192,20 @@ def diffusers_config(layout: UNetLayout) -> dict[str, Any]:
             "upcast_attention": False,
             "center_input_sample": False,
         }
-    dims = {layout.heads(ch)[1] for ch, a in zip(layout.channels, attn, strict=True) if a}
-    dims.add(layout.heads(layout.channels[-1])[1])
-    single_head = all(layout.heads(ch)[0] == 1 for ch in layout.channels)
-    if len(dims) == 1:
-        head_dim: int | None = dims.pop()
-    elif single_head:
-        head_dim = None  # diffusers then uses one head of all channels at every block
+    # Every attention layer present: (heads, head dim) in the input, output and middle blocks.
+    layers = [layout.heads(ch, up) for ch, a in zip(layout.channels, attn, strict=True) if a for up in (False, True)]
+    layers.append(layout.heads(layout.channels[-1]))
+    dims = {dim for _, dim in layers}
+    if all(heads == 1 for heads, _ in layers):
+        head_dim: int | None = None  # diffusers then uses one head of all channels at every block
+    elif len(dims) == 1:
+        head_dim = dims.pop()
     else:
         raise ConversionError(
-            "unet_config", f"attention head sizes {sorted(dims)} differ between levels; diffusers' UNet2DModel has one"
+            "unet_config",
+            f"unsupported setting unet_config.params.num_heads: attention head sizes {sorted(dims)} differ between "
+            "blocks (with legacy AttentionBlocks and no num_head_channels, the input and middle blocks have one head "
+            "and the output blocks num_heads_upsample heads); diffusers' UNet2DModel has one head size",
         )
     return {
         "_class_name": "UNet2DModel",
@@ -252,7 +276,7 @@ def map_keys(keys: KeyMap, layout: UNetLayout) -> None:
             n = k * (nrb + 1) + j
             _resblock(keys, f"output_blocks.{n}.0", f"up_blocks.{k}.resnets.{j}")
             if has_attn:
-                _attention(keys, layout, f"output_blocks.{n}.1", f"up_blocks.{k}.attentions.{j}", ch)
+                _attention(keys, layout, f"output_blocks.{n}.1", f"up_blocks.{k}.attentions.{j}", ch, up=True)
             if level > 0 and j == nrb:
                 index = 2 if has_attn else 1
                 keys.move_prefix(f"output_blocks.{n}.{index}.conv", f"up_blocks.{k}.upsamplers.0.conv")
@@ -270,7 +294,7 @@ def _resblock(keys: KeyMap, src: str, dst: str) -> None:
         keys.move_prefix(f"{src}.skip_connection", f"{dst}.conv_shortcut")
 
 
-def _attention(keys: KeyMap, layout: UNetLayout, src: str, dst: str, ch: int) -> None:
+def _attention(keys: KeyMap, layout: UNetLayout, src: str, dst: str, ch: int, up: bool = False) -> None:
     if layout.spatial_transformer:
         # SpatialTransformer and diffusers' Transformer2DModel use the same names below.
         for name in ("norm", "proj_in", "proj_out"):
@@ -278,7 +302,7 @@ def _attention(keys: KeyMap, layout: UNetLayout, src: str, dst: str, ch: int) ->
         for d in range(layout.transformer_depth):
             keys.move_all_under(f"{src}.transformer_blocks.{d}", f"{dst}.transformer_blocks.{d}")
         return
-    heads = layout.heads(ch)[0]
+    heads = layout.heads(ch, up)[0]
     keys.move_prefix(f"{src}.norm", f"{dst}.group_norm")
     legacy = not layout.new_attention_order
     for suffix in ("weight", "bias"):
