@@ -40,7 +40,7 @@ class FakeRepo:
 class FakeServer:
     """Start with `start()`; `url` is the endpoint; `stop()` (or the lifetime timer) ends it."""
 
-    lifetime: float = 60.0
+    lifetime: float = 300.0  # a safety net on a loaded machine; tests stop it themselves
     chunk: int = 16384
     delay: float = 0.0  # seconds to sleep after each chunk (to make cancel tests deterministic)
     repos: dict[str, FakeRepo] = field(default_factory=dict)

@@ -59,7 +59,7 @@ def online(monkeypatch, tmp_path):
 @pytest.fixture
 def server(hub_model_folder, original_zip, original_pair, online, monkeypatch, tmp_path):
     """The fake server with the tiny hub repo and archives, and a catalogue pointing at it."""
-    fake = FakeServer(lifetime=60.0).start()
+    fake = FakeServer(lifetime=300.0).start()
     fake.add_repo(HUB_REPO, hub_model_folder)
     zip_url = fake.add_file("cin_tiny.zip", original_zip)
     config, ckpt = original_pair

@@ -65,7 +65,7 @@ def fake_hub(monkeypatch, tmp_path):
     from huggingface_hub import constants
 
     repo = write_text_model(tmp_path / "repo" / "tiny-ldm-text", diffusers_only=True)
-    fake = FakeServer(lifetime=60.0, chunk=4096, delay=0.02).start()
+    fake = FakeServer(lifetime=300.0, chunk=4096, delay=0.02).start()
     fake.add_repo(HUB_REPO, repo)
     catalogue = tmp_path / "catalogue.json"
     source = {"type": "hub", "repo_id": HUB_REPO}
