@@ -58,3 +58,24 @@ def test_unconditional_model_needs_no_input(qtbot, family_models):
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS):
         assert window.generate() is not None, window.last_error
     window.close()
+
+
+def test_a_semantic_recipe_restores_its_map_into_the_painter(qtbot, family_models, tmp_path):
+    """The map travels inside the PNG's recipe and comes back into the painter exactly."""
+    from ldm_studio.core.recipe import read_png_recipe
+
+    window = make_window(qtbot, family_models["semantic"])
+    labels = np.full((32, 32), 156, np.uint8)  # sky ...
+    labels[20:] = 154  # ... over sea
+    labels[28:, 10:20] = 158  # a patch of sand
+    write_map_file(tmp_path / "map.png", labels)
+    window.conditioning.map.load(tmp_path / "map.png")
+    with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
+        assert window.generate() is not None, window.last_error
+    made = blocker.args[1][0]
+    assert np.array_equal(read_png_recipe(made).condition.label_map, labels)
+
+    window.conditioning.map.set_map(np.zeros((32, 32), np.int64), "coco-stuff-182", "scratch")
+    window.open_image(made)
+    assert np.array_equal(window.conditioning.map.label_map, labels)
+    window.close()
