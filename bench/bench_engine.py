@@ -8,11 +8,11 @@ preview every step / without previews (goal for the cheap projection ≤ 1.01).
 from __future__ import annotations
 
 from common import bench_engine, interleaved
-from diffusers import DDIMScheduler, LDMTextToImagePipeline
 
 from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
 from ldm_studio.core.sampling import generators_for, initial_noise, sample
+from ldm_studio.testing.tiny_models import diffusers_text_pipeline
 
 STEPS = 20
 SIZE = 128
@@ -25,14 +25,7 @@ def run() -> dict[str, object]:
         TextCondition("a red cat on a beach"),
         SamplerSettings(sampler="ddim", steps=STEPS, guidance=5.0, width=SIZE, height=SIZE, seed=1),
     )
-    pipe = LDMTextToImagePipeline(
-        vqvae=model.autoencoder,
-        bert=model.bert,
-        tokenizer=model.tokenizer,
-        unet=model.unet,
-        scheduler=DDIMScheduler.from_config(model.scheduler_config),
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = diffusers_text_pipeline(model)
 
     def diffusers_pipeline():
         noise = initial_noise(model.latent_shape(request), generators_for(1, 1), model.device, model.dtype)

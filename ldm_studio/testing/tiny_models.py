@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDIMScheduler, LDMTextToImagePipeline, UNet2DConditionModel
 from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
 from transformers import BertTokenizer
 
@@ -131,8 +131,6 @@ def write_text_model(folder: Path, seed: int = 0, width: int = 32, diffusers_onl
         part.save_pretrained(folder / name)
     (folder / "vocab.txt").unlink()
     if diffusers_only:
-        from diffusers import LDMTextToImagePipeline
-
         LDMTextToImagePipeline(**parts).save_pretrained(folder)
         return folder
     info = ModelInfo(
@@ -316,3 +314,17 @@ def write_uncond_model(folder: Path, seed: int = 0, diffusers_only: bool = False
         provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
     )
     return _write_folder(folder, {"unet": unet, "vqvae": vqvae, "scheduler": scheduler}, info)
+
+
+def diffusers_text_pipeline(model) -> LDMTextToImagePipeline:
+    """diffusers' own LDMTextToImagePipeline on a loaded text model's components: the reference
+    the engine is compared with (tests) and timed against (bench)."""
+    pipe = LDMTextToImagePipeline(
+        vqvae=model.autoencoder,
+        bert=model.bert,
+        tokenizer=model.tokenizer,
+        unet=model.unet,
+        scheduler=DDIMScheduler.from_config(model.scheduler_config),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -6,13 +6,13 @@ import threading
 
 import pytest
 import torch
-from diffusers import DDIMScheduler, LDMTextToImagePipeline
 
 from ldm_studio.core.errors import Cancelled
 from ldm_studio.core.previews import PreviewPolicy
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
 from ldm_studio.core.samplers import SAMPLER_NAMES
 from ldm_studio.core.sampling import denoise, generators_for, initial_noise, sample
+from ldm_studio.testing.tiny_models import diffusers_text_pipeline
 
 
 def request(prompt="a red cat", negative="", **settings) -> GenerationRequest:
@@ -27,14 +27,7 @@ def test_engine_equals_diffusers_ldm_pipeline(text_engine, guidance):
     req = request(guidance=guidance, steps=8, batch_size=2, sampler="ddim")
     ours = sample(model, req)
 
-    pipe = LDMTextToImagePipeline(
-        vqvae=model.autoencoder,
-        bert=model.bert,
-        tokenizer=model.tokenizer,
-        unet=model.unet,
-        scheduler=DDIMScheduler.from_config(model.scheduler_config),
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = diffusers_text_pipeline(model)
     noise = initial_noise(model.latent_shape(req), generators_for(req.settings.seed, 2), model.device, model.dtype)
     theirs = pipe(
         ["a red cat"] * 2,
