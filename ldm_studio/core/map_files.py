@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from ldm_studio.core.errors import FileFormatError
 from ldm_studio.core.label_translation import translate_map
 from ldm_studio.core.labels import LabelSet, load_label_set
-from ldm_studio.core.semantic_maps import COLOUR_MODES, INDEX_MODES, check_indices, snap_to_palette
+from ldm_studio.core.semantic_maps import check_indices, check_shape, colour_codes, read_map_pixels, snap_to_palette
 
 MAP_LABEL_SETS = ("coco-stuff-182", "ade20k-150")
 
@@ -49,36 +47,15 @@ def open_map_image(path: str | Path, label_set: str, fallback: int = 0) -> Opene
     """Read any map picture for the painter; FileFormatError naming the file for what cannot be a map."""
     file = Path(path).expanduser()
     target = load_label_set(label_set)
-    try:
-        with Image.open(file) as image:
-            image.load()
-            mode = image.mode
-            palette = image.getpalette() if mode == "P" else None
-            if mode in INDEX_MODES:
-                indices = np.asarray(image, dtype=np.int64)
-                rgb = None
-            elif mode in COLOUR_MODES or mode in {"LA", "PA"}:
-                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-                indices = None
-            else:
-                raise FileFormatError(file, f"image mode {mode!r} cannot hold a label map (use grayscale, P or RGB)")
-    except FileNotFoundError:
-        raise FileFormatError(file, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(file, "is a folder, not a map image") from None
-    except UnidentifiedImageError:
-        raise FileFormatError(file, "is not an image file (expected a PNG label map)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise FileFormatError(file, f"is damaged or cannot be read as an image ({exc})") from None
-
+    pixels = read_map_pixels(file)
+    indices, rgb = pixels.indices, pixels.rgb
     off_palette = 0
     if rgb is not None:
         source = _colour_set(rgb, target)
         indices, off_palette = snap_to_palette(rgb, source)
     else:
-        source = _palette_set(palette, target)
-    if indices.ndim != 2 or indices.size == 0:
-        raise FileFormatError(file, f"is not a 2-D map (shape {indices.shape})")
+        source = _palette_set(pixels.palette, target)
+    check_shape(file, indices)
     check_indices(file, indices, source)
     untranslated: dict[str, int] = {}
     if source.name != target.name:
@@ -111,8 +88,4 @@ def _colour_set(rgb: np.ndarray, target: LabelSet) -> LabelSet:
 
 
 def _exact_hits(rgb: np.ndarray, labels: LabelSet) -> int:
-    pixels = rgb.astype(np.int64)
-    codes = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
-    palette = labels.palette().astype(np.int64)
-    known = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
-    return int(np.isin(codes, known).sum())
+    return int(np.isin(colour_codes(rgb), colour_codes(labels.palette())).sum())

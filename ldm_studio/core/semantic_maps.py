@@ -8,6 +8,7 @@ problem names the file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,21 +22,28 @@ INDEX_MODES = {"L", "P", "I", "I;16", "I;16B", "I;16L", "1"}
 COLOUR_MODES = {"RGB", "RGBA"}
 
 
-def read_map_file(path: str | Path, label_set: str | LabelSet = "coco-stuff-182") -> np.ndarray:
-    """The (H, W) int64 label indices in `path`; FileFormatError naming the file for anything unusable."""
+@dataclass(frozen=True)
+class MapPixels:
+    """A map picture's pixels: label indices (grayscale/palette modes) or colours (RGB modes)."""
+
+    indices: np.ndarray | None
+    rgb: np.ndarray | None
+    palette: list[int] | None = None  # the embedded palette of a 'P' image
+
+
+def read_map_pixels(path: str | Path) -> MapPixels:
+    """Load a map picture's pixels; FileFormatError naming the file for anything that is not one."""
     file = Path(path).expanduser()
-    labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
     try:
         with Image.open(file) as image:
             image.load()
             mode = image.mode
             if mode in INDEX_MODES:
-                indices = np.asarray(image, dtype=np.int64)
-            elif mode in COLOUR_MODES or mode in {"LA", "PA"}:
-                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-                indices = _from_colours(file, rgb, labels)
-            else:
-                raise FileFormatError(file, f"image mode {mode!r} cannot hold a label map (use grayscale, P or RGB)")
+                palette = image.getpalette() if mode == "P" else None
+                return MapPixels(np.asarray(image, dtype=np.int64), None, palette)
+            if mode in COLOUR_MODES or mode in {"LA", "PA"}:
+                return MapPixels(None, np.asarray(image.convert("RGB"), dtype=np.uint8))
+            raise FileFormatError(file, f"image mode {mode!r} cannot hold a label map (use grayscale, P or RGB)")
     except FileNotFoundError:
         raise FileFormatError(file, "no such file") from None
     except IsADirectoryError:
@@ -43,9 +51,30 @@ def read_map_file(path: str | Path, label_set: str | LabelSet = "coco-stuff-182"
     except UnidentifiedImageError:
         raise FileFormatError(file, "is not an image file (expected a PNG label map)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise FileFormatError(file, f"cannot be read as an image ({exc})") from None
+        raise FileFormatError(file, f"is damaged or cannot be read as an image ({exc})") from None
+
+
+def check_shape(file: object, indices: np.ndarray) -> None:
     if indices.ndim != 2 or indices.size == 0:
         raise FileFormatError(file, f"is not a 2-D map (shape {indices.shape})")
+
+
+def colour_codes(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) colours → one int per colour (0xRRGGBB), for exact palette look-ups."""
+    pixels = rgb.astype(np.int64)
+    return (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+
+
+def read_map_file(path: str | Path, label_set: str | LabelSet = "coco-stuff-182") -> np.ndarray:
+    """The (H, W) int64 label indices in `path`; FileFormatError naming the file for anything unusable.
+
+    Strict: a colour map must use exact palette colours (the painter's `open_map_image` snaps instead).
+    """
+    file = Path(path).expanduser()
+    labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
+    pixels = read_map_pixels(file)
+    indices = pixels.indices if pixels.rgb is None else _from_colours(file, pixels.rgb, labels)
+    check_shape(file, indices)
     check_indices(file, indices, labels)
     return indices
 
@@ -67,13 +96,11 @@ def _from_colours(file: Path, rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
     """Map each pixel to the label whose palette colour it is exactly (first label for shared colours)."""
     if not labels.has_palette:
         raise FileFormatError(file, f"is a colour image, but label set {labels.name} has no palette")
-    palette = labels.palette().astype(np.int64)
-    codes = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+    codes = colour_codes(labels.palette())
     lookup: dict[int, int] = {}
     for index, code in enumerate(codes.tolist()):
         lookup.setdefault(code, index)
-    pixels = rgb.astype(np.int64)
-    pixel_codes = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    pixel_codes = colour_codes(rgb)
     unique, inverse = np.unique(pixel_codes, return_inverse=True)
     mapped = np.array([lookup.get(int(c), -1) for c in unique], dtype=np.int64)
     indices = mapped[inverse].reshape(pixel_codes.shape)
@@ -122,8 +149,7 @@ def snap_to_palette(rgb: np.ndarray, label_set: str | LabelSet = "coco-stuff-182
     labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
     if not labels.has_palette:
         raise ValueError(f"label set {labels.name} has no palette")
-    pixels = np.asarray(rgb, dtype=np.uint8)[..., :3].astype(np.int64)
-    codes = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    codes = colour_codes(np.asarray(rgb, dtype=np.uint8)[..., :3])
     unique, inverse = np.unique(codes, return_inverse=True)
     colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1)
     palette = labels.palette().astype(np.int64)
