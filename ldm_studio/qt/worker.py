@@ -96,16 +96,22 @@ class EngineWorker(QObject):
             return
         self.model_loaded.emit(model.info)
 
-    @Slot(object)
-    def run_job(self, job: Job) -> None:
+    def _start(self, job: Job | BatchJob) -> bool:
+        """Report the job cancelled (before it began) or impossible (no model), or started."""
         if job.cancel.is_set():
             self.job_cancelled.emit(job.id)
+            return False
+        if self.engine.model is None:
+            self.job_failed.emit(job.id, "No model is loaded: open a model folder first (Ctrl+O).")
+            return False
+        self.job_started.emit(job.id)
+        return True
+
+    @Slot(object)
+    def run_job(self, job: Job) -> None:
+        if not self._start(job):
             return
         model = self.engine.model
-        if model is None:
-            self.job_failed.emit(job.id, "No model is loaded: open a model folder first (Ctrl+O).")
-            return
-        self.job_started.emit(job.id)
         try:
             images = self._generate(job)
             files = save_results(images, job.request, model.info, self.engine.choice.label, job.id)
@@ -124,13 +130,8 @@ class EngineWorker(QObject):
     @Slot(object)
     def run_batch(self, job: BatchJob) -> None:
         """Run a batch spec here, on the engine thread, so the one loaded model is never shared across threads."""
-        if job.cancel.is_set():
-            self.job_cancelled.emit(job.id)
+        if not self._start(job):
             return
-        if self.engine.model is None:
-            self.job_failed.emit(job.id, "No model is loaded: open a model folder first (Ctrl+O).")
-            return
-        self.job_started.emit(job.id)
 
         def on_progress(progress: BatchProgress) -> None:
             self.batch_progress.emit(job.id, progress)  # a queued signal: the writer thread never waits
