@@ -7,6 +7,7 @@ checksum, disk space, an invalid model) are shown as the manager words them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -41,8 +42,9 @@ class ModelsDialog(QDialog):
     model_installed = Signal(str)
     models_changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, in_use: Callable[[], Path | None] | None = None) -> None:
         super().__init__(parent)
+        self.in_use = in_use or (lambda: None)  # the loaded model's folder: it must not be removed
         self.setWindowTitle("Models")
         self.setObjectName("models_dialog")
         self.rows: list[ModelRow] = []
@@ -162,6 +164,9 @@ class ModelsDialog(QDialog):
     def confirm_remove(self) -> None:
         row = self.selected_row()
         if row is None or row.installed is None:
+            return
+        if self.in_use() is not None and row.path is not None and Path(row.path) == self.in_use():
+            self._show_error(f"{row.name} is the model loaded in the window: load another model before removing it.")
             return
         answer = QMessageBox.question(self, "Remove model", f"Remove {row.name}? Its files in the store are deleted.")
         if answer == QMessageBox.StandardButton.Yes:

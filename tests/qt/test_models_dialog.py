@@ -55,6 +55,13 @@ def test_lists_the_catalogue_and_an_import_appears_in_the_picker(qtbot, tmp_path
     dialog.import_path(str(tmp_path / "missing"))
     qtbot.waitUntil(lambda: "no such" in dialog.message.text(), timeout=TIMEOUT_MS)
     assert "missing" in dialog.message.text()
+
+    # the model loaded in the window cannot be removed from under it
+    with qtbot.waitSignal(window.controller.model_loaded, timeout=TIMEOUT_MS):
+        window.controller.load_model(folder)
+    assert dialog.select(name)
+    dialog.confirm_remove()
+    assert "loaded in the window" in dialog.message.text() and Path(folder).is_dir()
     window.close()
     assert not dialog.thread.is_running
 
