@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -98,7 +99,10 @@ class ModelsDialog(QDialog):
         self.resize(820, 420)
 
         self.download_button.clicked.connect(self.download_selected)
-        self.import_button.clicked.connect(self.ask_import)
+        import_menu = QMenu(self.import_button)
+        import_menu.addAction("Model folder…", self.ask_import_folder)
+        import_menu.addAction("Checkpoint file (.ckpt + .yaml, .safetensors)…", self.ask_import_file)
+        self.import_button.setMenu(import_menu)
         self.remove_button.clicked.connect(self.confirm_remove)
         self.verify_button.clicked.connect(self.verify_selected)
         self.refresh_button.clicked.connect(self.refresh)
@@ -143,12 +147,14 @@ class ModelsDialog(QDialog):
         options = {"config": config} if config else {}
         self._run(ManagerTask("import", path, options), f"Importing {Path(path).name}…")
 
-    def ask_import(self) -> None:
-        """A model folder, or (if the person cancels the folder chooser) a checkpoint file."""
-        folder = QFileDialog.getExistingDirectory(self, "Import a model folder (cancel to pick a checkpoint file)")
+    def ask_import_folder(self) -> None:
+        """A model folder (ldm_studio.json or a diffusers repo)."""
+        folder = QFileDialog.getExistingDirectory(self, "Import a model folder")
         if folder:
             self.import_path(folder)
-            return
+
+    def ask_import_file(self) -> None:
+        """A checkpoint file; an original .ckpt also needs its .yaml config."""
         path, _ = QFileDialog.getOpenFileName(self, "Import a checkpoint", "", CHECKPOINT_FILTER)
         if not path:
             return
