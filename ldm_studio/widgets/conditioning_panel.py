@@ -68,7 +68,7 @@ class ConditioningPanel(QTabWidget):
         for index in range(self.count()):
             self.setTabVisible(index, not shown or index in shown)
         if shown:
-            self.setCurrentIndex(shown[-1] if family == "multi" else shown[0])
+            self.setCurrentIndex(shown[0])  # multi: the prompt first, as a person starts
         self.map.set_model(family, info)
 
     def image_count(self) -> int | None:

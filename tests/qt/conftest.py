@@ -48,3 +48,11 @@ def window(qtbot, tiny_text_model):
     win.conditioning.text.prompt.setPlainText("a red cat")
     yield win
     win.close()
+
+
+@pytest.fixture(autouse=True)
+def no_default_demo_model(monkeypatch):
+    """A window opened without a model stays without one (the shipped demo model would load itself);
+    tests that want the first-run behaviour patch `demo_model_path` themselves."""
+    monkeypatch.setattr("ldm_studio.widgets.main_window.demo_model_path", lambda: None)
+    monkeypatch.setattr("ldm_studio.widgets.welcome.demo_model_path", lambda: None)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from qt_helpers import JOB_TIMEOUT_MS, make_window
+from qt_helpers import JOB_TIMEOUT_MS, LOAD_TIMEOUT_MS, make_window
 
 from ldm_studio.core.recipe import RECIPE_KEY
 from ldm_studio.core.store import history_dir
@@ -182,12 +182,26 @@ def test_corrupt_settings_fall_back_to_defaults_with_a_message(qtbot):
 
 
 def test_screenshot_after_a_generation(qtbot, window):
+    """The window as a person sees it: on the shipped demo model when this tree has it."""
+    from ldm_studio.core.demo_model import demo_model_path
+
+    demo = demo_model_path()
+    if demo is not None:
+        with qtbot.waitSignal(window.controller.model_loaded, timeout=LOAD_TIMEOUT_MS):
+            window.open_model(str(demo))
+        window.conditioning.text.prompt.setPlainText("snowy mountains above a lake")
+        window.sampler.steps.setValue(30)
+        window.sampler.width_box.setValue(64)
+        window.sampler.height_box.setValue(64)
+        window.sampler.random_seed.setChecked(False)
+        window.sampler.seed.setValue(3)
+    else:
+        window.conditioning.text.prompt.setPlainText("a painting of a red fox in the snow, at sunset")
+        window.conditioning.text.negative.setText("blurry, low quality")
+        window.sampler.steps.setValue(10)
+        window.sampler.width_box.setValue(128)
+        window.sampler.height_box.setValue(128)
     window.resize(1280, 800)
-    window.conditioning.text.prompt.setPlainText("a painting of a red fox in the snow, at sunset")
-    window.conditioning.text.negative.setText("blurry, low quality")
-    window.sampler.steps.setValue(10)
-    window.sampler.width_box.setValue(128)
-    window.sampler.height_box.setValue(128)
     window.sampler.batch.setValue(4)
     generate_and_wait(qtbot, window)
     generate_and_wait(qtbot, window)

@@ -250,3 +250,23 @@ def test_painter_screenshot_with_overlay(qtbot, semantic_model):
     qtbot.wait(50)
     assert window.grab().save(str(SCREENSHOT))
     window.close()
+
+
+def test_multi_models_show_the_painter_when_its_tab_is_picked(qtbot):
+    """On a multi-input model the map is optional: the output fills the canvas until the map tab is chosen."""
+    from qt_helpers import LOAD_TIMEOUT_MS, make_window
+
+    from ldm_studio.core.demo_model import demo_model_path
+
+    demo = demo_model_path()
+    if demo is None:
+        pytest.skip("the shipped demo model (the multi-input model) is absent")
+    window = make_window(qtbot)
+    with qtbot.waitSignal(window.controller.model_loaded, timeout=LOAD_TIMEOUT_MS):
+        window.open_model(str(demo))
+    area = window.map_painter.area
+    assert window.conditioning.currentIndex() == window.conditioning.indexOf(window.conditioning.text)
+    assert area.mode == "Output" and not area.editor.isVisible()
+    window.conditioning.setCurrentWidget(window.conditioning.map)
+    assert area.mode == "Side by side" and area.editor.isVisible()
+    window.close()

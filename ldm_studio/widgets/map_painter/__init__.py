@@ -40,12 +40,19 @@ class MapPainterHook(QObject):
         self.tab.message.connect(window.show_message)
         window.controller.preview.connect(self._on_preview)
         window.controller.model_loaded.connect(self._on_model_loaded)
+        window.conditioning.currentChanged.connect(self._on_tab)
 
     def _on_preview(self, job: int, image) -> None:
         self.area.set_output_image(image)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.area.set_map_model(info.family in MAP_FAMILIES)
+        if info.family == "multi":  # the map is optional there: the painter appears when its tab is picked
+            self.area.set_mode("Output")
+
+    def _on_tab(self, index: int) -> None:
+        if index == self.window.conditioning.indexOf(self.tab) and self.area.map_model and self.area.mode == "Output":
+            self.area.set_mode("Side by side")
 
 
 def install_map_painter(window: MainWindow) -> MapPainterHook:
