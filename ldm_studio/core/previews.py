@@ -100,10 +100,18 @@ def fit_linear_preview(model: LatentDiffusionModel, size: int | None = None) -> 
 
 
 def _fingerprint(model: LatentDiffusionModel) -> str:
-    """Changes when the autoencoder's files change, so a stale fit is refitted."""
+    """Changes when the autoencoder's files change, so a stale fit is refitted.
+
+    Built from the files' names, sizes and first MiB (not their times), so a fit shipped with
+    a model (the demo model) stays valid after a clone or an install.
+    """
     folder = model.info.path / model.info.autoencoder
-    parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.iterdir()) if p.is_file()]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(f"{path.name}:{path.stat().st_size}:".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
 
 
 def _cache_paths(model: LatentDiffusionModel) -> list[Path]:
