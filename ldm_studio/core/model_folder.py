@@ -26,6 +26,7 @@ FAMILY_COMPONENTS: dict[str, tuple[str, ...]] = {
     "class": ("unet", "scheduler", "cond_stage"),
     "semantic": ("unet", "scheduler", "cond_stage"),
     "uncond": ("unet", "scheduler"),
+    "multi": ("unet", "scheduler", "bert", "tokenizer", "cond_stage"),
 }
 AUTOENCODER_FOLDERS = ("vqvae", "vae")
 

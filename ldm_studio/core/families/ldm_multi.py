@@ -1,0 +1,208 @@
+"""Multi-input LDM (the demo model): caption, class and semantic map, each optional.
+
+The model was trained with each input dropped at random, so a missing one is replaced by
+the null input it was trained with: the empty prompt, the "no class" embedding row, an
+all-zero one-hot map (which the bias-free SpatialRescaler turns into zeros). The context is
+[class token, text tokens]; the map features are concatenated after the latent. Guidance's
+unconditional input drops all three (a negative prompt replaces the empty prompt).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import UNet2DConditionModel
+from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertModel
+from transformers import AutoTokenizer
+
+from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
+from ldm_studio.core.device import DeviceChoice
+from ldm_studio.core.errors import ModelFolderError, RequestError
+from ldm_studio.core.families.base import (
+    Conditioning,
+    ConditionTensors,
+    LatentDiffusionModel,
+    ProgressFn,
+    load_autoencoder,
+    load_component,
+    load_scheduler_config,
+)
+from ldm_studio.core.families.ldm_semantic import one_hot_map, resize_labels
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.requests import (
+    ClassCondition,
+    CombinedCondition,
+    Condition,
+    GenerationRequest,
+    SemanticMapCondition,
+    TextCondition,
+    UnconditionalCondition,
+)
+
+DEFAULT_LABEL_SET = "coco-stuff-182"
+
+
+class MultiConditionModel(LatentDiffusionModel):
+    family = "multi"
+
+    def __init__(
+        self, *args, bert: LDMBertModel, tokenizer, embedder: ClassEmbedder, rescaler: SpatialRescaler, **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.bert = bert
+        self.tokenizer = tokenizer
+        self.embedder = embedder
+        self.rescaler = rescaler
+        self.max_tokens = int(bert.config.max_position_embeddings)
+        self._text_cache: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> MultiConditionModel:
+        report = progress or (lambda _msg, _frac: None)
+        report("conditioning encoders", 0.0)
+        embedder = load_cond_stage(info.path / "cond_stage" / "class", "ClassEmbedder").to(choice.device)
+        rescaler = load_cond_stage(info.path / "cond_stage" / "map", "SpatialRescaler").to(choice.device)
+        if info.null_class is None or not 0 <= info.null_class < embedder.n_classes:
+            raise ModelFolderError(info.path, f"null_class must be a row of the {embedder.n_classes}-row embedding")
+        shrink = round((1 / rescaler.multiplier) ** rescaler.n_stages)
+        if shrink != info.latent_factor:
+            raise ModelFolderError(
+                info.path / "cond_stage" / "map",
+                f"the map encoder shrinks by {shrink}, but the latent factor is {info.latent_factor}",
+            )
+        report("tokenizer", 0.1)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(info.path / "tokenizer", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelFolderError(info.path / "tokenizer", f"cannot load the tokenizer: {exc}") from exc
+        report("text encoder", 0.2)
+        bert = load_component(LDMBertModel, info.path / "bert", choice)
+        report("U-Net", 0.4)
+        unet = load_component(UNet2DConditionModel, info.path / "unet", choice)
+        expected = info.latent_channels + rescaler.output_channels
+        if unet.config.in_channels != expected:
+            raise ModelFolderError(
+                info.path / "unet", f"in_channels is {unet.config.in_channels}, expected latent + map = {expected}"
+            )
+        report("autoencoder", 0.8)
+        autoencoder = load_autoencoder(info, choice)
+        report("ready", 1.0)
+        return cls(
+            info,
+            unet,
+            autoencoder,
+            load_scheduler_config(info),
+            choice,
+            bert=bert,
+            tokenizer=tokenizer,
+            embedder=embedder,
+            rescaler=rescaler,
+        )
+
+    # --- facts -----------------------------------------------------------------------------------
+
+    @property
+    def label_set(self) -> str:
+        return self.info.label_set or DEFAULT_LABEL_SET
+
+    @property
+    def num_labels(self) -> int:
+        return self.rescaler.in_channels
+
+    @property
+    def num_classes(self) -> int:
+        if self.info.num_classes is not None:
+            return self.info.num_classes
+        return self.embedder.n_classes - 1
+
+    def default_condition(self) -> Condition:
+        return UnconditionalCondition()
+
+    # --- the three encoders ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def embed_text(self, text: str) -> torch.Tensor:
+        """(1, L, D) LDMBert tokens of `text` ("" is the null input); a few are cached."""
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            return cached
+        ids = self.tokenizer(
+            [text], padding="max_length", max_length=self.max_tokens, truncation=True, return_tensors="pt"
+        ).input_ids.to(self.device)
+        context = self.bert(ids)[0].to(self.dtype)
+        if len(self._text_cache) >= 8:
+            self._text_cache.pop(next(iter(self._text_cache)))
+        self._text_cache[text] = context
+        return context
+
+    @torch.no_grad()
+    def embed_classes(self, class_ids: list[int]) -> torch.Tensor:
+        """(B, 1, D) class tokens; the null class is the "no class" input."""
+        ids = torch.tensor(class_ids, dtype=torch.long, device=self.device)
+        return self.embedder(ids).to(self.dtype)
+
+    @torch.no_grad()
+    def map_features(self, label_map: np.ndarray | None, height: int, width: int) -> torch.Tensor:
+        """(1, C, h, w) map features; None (no map) is the all-zero one-hot map."""
+        if label_map is None:
+            one_hot = torch.zeros(1, self.num_labels, height, width, device=self.device)
+        else:
+            one_hot = one_hot_map(resize_labels(label_map, height, width).to(self.device), self.num_labels)
+        return self.rescaler(one_hot).to(self.dtype)
+
+    # --- condition → tensors ---------------------------------------------------------------------
+
+    def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        combined = as_combined(condition)
+        s = request.settings
+        text = combined.text.prompt if combined.text is not None else ""
+        negative = combined.text.negative if combined.text is not None else ""
+        classes = self._class_ids(combined.label, batch_size)
+        label_map = self._checked_map(combined.semantic)
+        cond = self._tensors(text, classes, self.map_features(label_map, s.height, s.width), batch_size)
+        uncond = None
+        if guided:
+            nulls = [self.info.null_class] * batch_size
+            uncond = self._tensors(negative, nulls, self.map_features(None, s.height, s.width), batch_size)
+        return Conditioning(cond, uncond)
+
+    def _tensors(self, text: str, classes: list[int], features: torch.Tensor, batch_size: int) -> ConditionTensors:
+        tokens = self.embed_text(text).expand(batch_size, -1, -1)
+        context = torch.cat([self.embed_classes(classes), tokens], dim=1)
+        return ConditionTensors(context=context, concat=features.expand(batch_size, -1, -1, -1))
+
+    def _class_ids(self, label: ClassCondition | None, batch_size: int) -> list[int]:
+        if label is None:
+            return [self.info.null_class] * batch_size
+        ids = list(label.for_batch(batch_size))
+        if len(ids) != batch_size:
+            raise RequestError("class", f"{len(label.class_ids)} classes for a batch of {batch_size}")
+        bad = [c for c in ids if c >= self.num_classes]
+        if bad:
+            raise RequestError("class", f"index {bad[0]} is outside 0..{self.num_classes - 1}")
+        return ids
+
+    def _checked_map(self, semantic: SemanticMapCondition | None) -> np.ndarray | None:
+        if semantic is None:
+            return None
+        if semantic.label_set != self.label_set:
+            raise RequestError("map", f"is in label set {semantic.label_set!r}; this model uses {self.label_set!r}")
+        top = int(semantic.label_map.max())
+        if top >= self.num_labels:
+            raise RequestError("map", f"holds label {top}, outside the {self.num_labels} labels of {self.label_set}")
+        return semantic.label_map
+
+
+def as_combined(condition: Condition) -> CombinedCondition:
+    """Any condition the family accepts, as a CombinedCondition (absent parts None)."""
+    if isinstance(condition, CombinedCondition):
+        return condition
+    if isinstance(condition, TextCondition):
+        return CombinedCondition(text=condition)
+    if isinstance(condition, ClassCondition):
+        return CombinedCondition(label=condition)
+    if isinstance(condition, SemanticMapCondition):
+        return CombinedCondition(semantic=condition)
+    if isinstance(condition, UnconditionalCondition):
+        return CombinedCondition()
+    raise RequestError("condition", f"a multi model does not take a {type(condition).__name__}")
