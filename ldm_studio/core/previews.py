@@ -35,12 +35,16 @@ class LinearPreview:
 
     weights: np.ndarray  # (C + 1, 3)
 
+    def __post_init__(self) -> None:
+        # the projection runs every step: keep the matrix as a tensor, in image units [0, 255]
+        w = torch.as_tensor(self.weights, dtype=torch.float32) * 127.5
+        object.__setattr__(self, "_matrix", w[:-1].contiguous())
+        object.__setattr__(self, "_offset", w[-1] + 127.5)
+
     def project(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) latents → (B, h, w, 3) uint8 on the CPU."""
-        w = torch.as_tensor(self.weights, dtype=torch.float32)
-        z = latents.detach().to("cpu", torch.float32)
-        rgb = torch.einsum("bchw,cr->bhwr", z, w[:-1]) + w[-1]
-        return ((rgb + 1) * 127.5).clamp(0, 255).to(torch.uint8)
+        z = latents.detach().to("cpu", torch.float32).permute(0, 2, 3, 1)
+        return (z @ self._matrix + self._offset).clamp_(0, 255).to(torch.uint8)
 
     def to_json(self) -> dict:
         return {"kind": "linear", "weights": self.weights.tolist()}
@@ -120,7 +124,16 @@ def _cache_paths(model: LatentDiffusionModel) -> list[Path]:
 
 
 def linear_preview_for(model: LatentDiffusionModel) -> LinearPreview:
-    """The model's cached projection, fitted and cached on first use."""
+    """The model's projection: kept on the loaded model, else read from the cache, else fitted and cached."""
+    kept = getattr(model, "linear_preview", None)
+    if kept is not None:
+        return kept
+    projection = _cached_or_fitted(model)
+    model.linear_preview = projection
+    return projection
+
+
+def _cached_or_fitted(model: LatentDiffusionModel) -> LinearPreview:
     stamp = _fingerprint(model)
     channels = model.info.latent_channels
     paths = _cache_paths(model)

@@ -33,27 +33,33 @@ def test_fit_recovers_a_known_linear_map():
     assert np.abs(fitted.weights - truth).max() < 1e-4
 
 
-def test_projection_is_cached_in_the_model_folder_and_reused(text_engine, monkeypatch, tmp_path):
-    model = text_engine.model
+@pytest.fixture
+def model(text_engine, monkeypatch):
+    """The shared tiny model without the projection kept on it, so the file cache is exercised."""
+    monkeypatch.setattr(text_engine.model, "linear_preview", None)
+    return text_engine.model
+
+
+def test_projection_is_cached_in_the_model_folder_and_reused(model, monkeypatch):
     cache = model.info.path / previews.PREVIEW_FILE
     cache.unlink(missing_ok=True)
     first = linear_preview_for(model)
     assert cache.is_file()
+    assert linear_preview_for(model) is first  # kept on the loaded model: no file read per step
+    model.linear_preview = None
     monkeypatch.setattr(previews, "fit_linear_preview", lambda m: pytest.fail("refitted despite a cache"))
     second = linear_preview_for(model)
     np.testing.assert_allclose(first.weights, second.weights)
 
 
-def test_stale_or_corrupt_cache_is_refitted(text_engine):
-    model = text_engine.model
+def test_stale_or_corrupt_cache_is_refitted(model):
     cache = model.info.path / previews.PREVIEW_FILE
     cache.write_text("{broken")
     projection = linear_preview_for(model)
     np.testing.assert_allclose(json.loads(cache.read_text())["weights"], projection.weights, rtol=1e-6)
 
 
-def test_falls_back_to_user_cache_when_the_folder_cannot_be_written(text_engine, monkeypatch):
-    model = text_engine.model
+def test_falls_back_to_user_cache_when_the_folder_cannot_be_written(model, monkeypatch):
     (model.info.path / previews.PREVIEW_FILE).unlink(missing_ok=True)
     folder_file, user_file = previews._cache_paths(model)
     original = type(folder_file).write_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from diffusers import AutoencoderKL, VQModel
@@ -18,6 +18,9 @@ from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.model_folder import ModelInfo, read_json
 from ldm_studio.core.requests import Condition, GenerationRequest
+
+if TYPE_CHECKING:
+    from ldm_studio.core.previews import LinearPreview
 
 ProgressFn = Callable[[str, float], None]
 
@@ -58,6 +61,7 @@ class LatentDiffusionModel:
     """A loaded LDM: U-Net, first-stage autoencoder, scheduler config, conditioning encoder."""
 
     family: ClassVar[str] = ""
+    linear_preview: LinearPreview | None = None  # the cheap preview's projection, once fitted or read
 
     def __init__(
         self,
