@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from diffusers import UNet2DConditionModel
-from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertModel
-from transformers import AutoTokenizer
 
 from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
 from ldm_studio.core.device import DeviceChoice
@@ -28,6 +26,8 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.ldm_semantic import one_hot_map, resize_labels
+from ldm_studio.core.families.loading import check_map_encoder
+from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
@@ -46,15 +46,15 @@ class MultiConditionModel(LatentDiffusionModel):
     family = "multi"
 
     def __init__(
-        self, *args, bert: LDMBertModel, tokenizer, embedder: ClassEmbedder, rescaler: SpatialRescaler, **kwargs
+        self, *args, prompts: PromptEncoder, embedder: ClassEmbedder, rescaler: SpatialRescaler, **kwargs
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.bert = bert
-        self.tokenizer = tokenizer
+        self.prompts = prompts
+        self.bert = prompts.bert
+        self.tokenizer = prompts.tokenizer
         self.embedder = embedder
         self.rescaler = rescaler
-        self.max_tokens = int(bert.config.max_position_embeddings)
-        self._text_cache: dict[str, torch.Tensor] = {}
+        self.max_tokens = prompts.max_tokens
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> MultiConditionModel:
@@ -64,26 +64,11 @@ class MultiConditionModel(LatentDiffusionModel):
         rescaler = load_cond_stage(info.path / "cond_stage" / "map", "SpatialRescaler").to(choice.device)
         if info.null_class is None or not 0 <= info.null_class < embedder.n_classes:
             raise ModelFolderError(info.path, f"null_class must be a row of the {embedder.n_classes}-row embedding")
-        shrink = round((1 / rescaler.multiplier) ** rescaler.n_stages)
-        if shrink != info.latent_factor:
-            raise ModelFolderError(
-                info.path / "cond_stage" / "map",
-                f"the map encoder shrinks by {shrink}, but the latent factor is {info.latent_factor}",
-            )
-        report("tokenizer", 0.1)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(info.path / "tokenizer", local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelFolderError(info.path / "tokenizer", f"cannot load the tokenizer: {exc}") from exc
-        report("text encoder", 0.2)
-        bert = load_component(LDMBertModel, info.path / "bert", choice)
+        report("text encoder", 0.1)
+        prompts = PromptEncoder.load(info, choice)
         report("U-Net", 0.4)
         unet = load_component(UNet2DConditionModel, info.path / "unet", choice)
-        expected = info.latent_channels + rescaler.output_channels
-        if unet.config.in_channels != expected:
-            raise ModelFolderError(
-                info.path / "unet", f"in_channels is {unet.config.in_channels}, expected latent + map = {expected}"
-            )
+        check_map_encoder(info, rescaler, unet, info.path / "cond_stage" / "map")
         report("autoencoder", 0.8)
         autoencoder = load_autoencoder(info, choice)
         report("ready", 1.0)
@@ -93,8 +78,7 @@ class MultiConditionModel(LatentDiffusionModel):
             autoencoder,
             load_scheduler_config(info),
             choice,
-            bert=bert,
-            tokenizer=tokenizer,
+            prompts=prompts,
             embedder=embedder,
             rescaler=rescaler,
         )
@@ -120,20 +104,9 @@ class MultiConditionModel(LatentDiffusionModel):
 
     # --- the three encoders ----------------------------------------------------------------------
 
-    @torch.no_grad()
     def embed_text(self, text: str) -> torch.Tensor:
-        """(1, L, D) LDMBert tokens of `text` ("" is the null input); a few are cached."""
-        cached = self._text_cache.get(text)
-        if cached is not None:
-            return cached
-        ids = self.tokenizer(
-            [text], padding="max_length", max_length=self.max_tokens, truncation=True, return_tensors="pt"
-        ).input_ids.to(self.device)
-        context = self.bert(ids)[0].to(self.dtype)
-        if len(self._text_cache) >= 8:
-            self._text_cache.pop(next(iter(self._text_cache)))
-        self._text_cache[text] = context
-        return context
+        """(1, L, D) LDMBert tokens of `text` ("" is the null input); recent ones are kept."""
+        return self.prompts.embed(text)
 
     @torch.no_grad()
     def embed_classes(self, class_ids: list[int]) -> torch.Tensor:

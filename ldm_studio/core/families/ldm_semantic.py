@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ldm_studio.core.cond_stages import SpatialRescaler
 from ldm_studio.core.device import DeviceChoice
-from ldm_studio.core.errors import ModelFolderError, RequestError
+from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -23,7 +23,7 @@ from ldm_studio.core.families.base import (
     load_autoencoder,
     load_scheduler_config,
 )
-from ldm_studio.core.families.loading import load_encoder, load_unet
+from ldm_studio.core.families.loading import check_map_encoder, load_encoder, load_unet
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, SemanticMapCondition
 
@@ -56,19 +56,9 @@ class SemanticMapModel(LatentDiffusionModel):
         report("map encoder", 0.0)
         rescaler = load_encoder(info, choice, "SpatialRescaler")
         assert isinstance(rescaler, SpatialRescaler)
-        shrink = round((1 / rescaler.multiplier) ** rescaler.n_stages)
-        if shrink != info.latent_factor:
-            raise ModelFolderError(
-                info.path / "cond_stage",
-                f"the map encoder shrinks by {shrink}, but the latent factor is {info.latent_factor}",
-            )
         report("U-Net", 0.1)
         unet = load_unet(info, choice, ("UNet2DModel",))
-        expected = info.latent_channels + rescaler.output_channels
-        if unet.config.in_channels != expected:
-            raise ModelFolderError(
-                info.path / "unet", f"in_channels is {unet.config.in_channels}, expected latent + map = {expected}"
-            )
+        check_map_encoder(info, rescaler, unet, info.path / "cond_stage")
         report("autoencoder", 0.7)
         autoencoder = load_autoencoder(info, choice)
         report("ready", 1.0)

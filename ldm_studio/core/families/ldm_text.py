@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import torch
 from diffusers import UNet2DConditionModel
-from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertModel
-from transformers import AutoTokenizer
 
 from ldm_studio.core.device import DeviceChoice
-from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -22,52 +19,35 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
+from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
-
-MAX_TOKENS = 77
 
 
 class TextToImageModel(LatentDiffusionModel):
     family = "text"
 
-    def __init__(self, *args, bert: LDMBertModel, tokenizer, **kwargs) -> None:
+    def __init__(self, *args, prompts: PromptEncoder, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.bert = bert
-        self.tokenizer = tokenizer
-        self._embedding_cache: dict[str, torch.Tensor] = {}
+        self.prompts = prompts
+        self.bert = prompts.bert
+        self.tokenizer = prompts.tokenizer
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> TextToImageModel:
         report = progress or (lambda _msg, _frac: None)
-        report("tokenizer", 0.0)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(info.path / "tokenizer", local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelFolderError(info.path / "tokenizer", f"cannot load the tokenizer: {exc}") from exc
-        report("text encoder", 0.1)
-        bert = load_component(LDMBertModel, info.path / "bert", choice)
+        report("text encoder", 0.0)
+        prompts = PromptEncoder.load(info, choice)
         report("U-Net", 0.4)
         unet = load_component(UNet2DConditionModel, info.path / "unet", choice)
         report("autoencoder", 0.8)
         autoencoder = load_autoencoder(info, choice)
         report("ready", 1.0)
-        return cls(info, unet, autoencoder, load_scheduler_config(info), choice, bert=bert, tokenizer=tokenizer)
+        return cls(info, unet, autoencoder, load_scheduler_config(info), choice, prompts=prompts)
 
-    @torch.no_grad()
     def embed(self, text: str) -> torch.Tensor:
-        """LDMBert's (1, 77, D) context for `text`; the last few are cached (negative prompts repeat)."""
-        cached = self._embedding_cache.get(text)
-        if cached is not None:
-            return cached
-        ids = self.tokenizer(
-            [text], padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
-        ).input_ids.to(self.device)
-        context = self.bert(ids)[0].to(self.dtype)
-        if len(self._embedding_cache) >= 8:
-            self._embedding_cache.pop(next(iter(self._embedding_cache)))
-        self._embedding_cache[text] = context
-        return context
+        """LDMBert's (1, 77, D) context for `text` (recent ones are kept: negative prompts repeat)."""
+        return self.prompts.embed(text)
 
     def default_condition(self) -> Condition:
         return TextCondition("")

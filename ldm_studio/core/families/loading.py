@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from diffusers import UNet2DConditionModel, UNet2DModel
 
 from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
@@ -28,3 +30,19 @@ def load_encoder(info: ModelInfo, choice: DeviceChoice, expected: str) -> ClassE
     """The `cond_stage/` encoder on the device; kept in float32 (it is tiny and feeds fp32 maths)."""
     module = load_cond_stage(info.path / "cond_stage", expected)
     return module.to(choice.device)
+
+
+def check_map_encoder(
+    info: ModelInfo, rescaler: SpatialRescaler, unet: UNet2DModel | UNet2DConditionModel, folder: Path
+) -> None:
+    """A concatenated map must land at latent size, and the U-Net must expect latent + map channels."""
+    shrink = round((1 / rescaler.multiplier) ** rescaler.n_stages)
+    if shrink != info.latent_factor:
+        raise ModelFolderError(
+            folder, f"the map encoder shrinks by {shrink}, but the latent factor is {info.latent_factor}"
+        )
+    expected = info.latent_channels + rescaler.output_channels
+    if unet.config.in_channels != expected:
+        raise ModelFolderError(
+            info.path / "unet", f"in_channels is {unet.config.in_channels}, expected latent + map = {expected}"
+        )
