@@ -103,3 +103,19 @@ def set_timesteps(scheduler: SchedulerMixin, steps: int, device: torch.device | 
         # where the original would index past the schedule (S=3: 999 + 1) it fails; keep what exists
         original = original[original < total]
         scheduler.timesteps = torch.from_numpy(original.copy()).to(device)
+
+
+def compvis_ddim(linear_start: float, linear_end: float, num_train_timesteps: int = 1000) -> DDIMScheduler:
+    """The original CompVis DDIM sampler on an LDM schedule: LDM's "linear" betas are diffusers'
+    scaled_linear, timesteps are `range(0, T, T // S) + 1`, and the last step's alpha_prev is
+    alphas_cumprod[0] (see `set_timesteps`)."""
+    return DDIMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        beta_start=linear_start,
+        beta_end=linear_end,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        timestep_spacing="leading",
+    )

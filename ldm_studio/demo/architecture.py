@@ -16,6 +16,7 @@ from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBe
 from transformers import BertTokenizer
 
 from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler
+from ldm_studio.core.samplers import compvis_ddim
 from ldm_studio.demo.scenes import SCENE_CLASSES, SIZE, vocabulary
 
 LATENT_CHANNELS = 3
@@ -128,16 +129,7 @@ def build_rescaler() -> SpatialRescaler:
 
 def build_scheduler() -> DDIMScheduler:
     """The original CompVis DDIM settings, with the f4 models' β range."""
-    return DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=BETA_START,
-        beta_end=BETA_END,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        timestep_spacing="leading",
-    )
+    return compvis_ddim(BETA_START, BETA_END)
 
 
 def map_features_fast(rescaler: SpatialRescaler, labels: torch.Tensor) -> torch.Tensor:

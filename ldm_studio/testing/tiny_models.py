@@ -15,6 +15,7 @@ from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBe
 from transformers import BertTokenizer
 
 from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
+from ldm_studio.core.samplers import compvis_ddim
 
 WORDS = [
     "a",
@@ -69,15 +70,7 @@ def write_vocab(path: Path) -> Path:
 
 def compvis_text_scheduler() -> DDIMScheduler:
     """The original CompVis DDIM for the text model (β 0.00085→0.012, scaled_linear)."""
-    return DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        timestep_spacing="leading",
-    )
+    return compvis_ddim(0.00085, 0.012)
 
 
 def tiny_text_components(seed: int = 0, width: int = 32, vocab_dir: Path | None = None) -> dict:
@@ -156,15 +149,7 @@ def write_text_model(folder: Path, seed: int = 0, width: int = 32, diffusers_onl
 
 def compvis_scheduler(linear_start: float = 0.0015, linear_end: float = 0.0195) -> DDIMScheduler:
     """The original CompVis DDIM for a given `linear_start/linear_end` (scaled_linear betas)."""
-    return DDIMScheduler(
-        beta_start=linear_start,
-        beta_end=linear_end,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        timestep_spacing="leading",
-    )
+    return compvis_ddim(linear_start, linear_end)
 
 
 def tiny_vq_f4(seed: int = 0, codes: int = 64):
@@ -184,6 +169,25 @@ def tiny_vq_f4(seed: int = 0, codes: int = 64):
         norm_num_groups=8,
         sample_size=32,
         scaling_factor=1.0,
+    )
+
+
+def _vq_f4_info(folder: Path, family: str, seed: int, defaults: Defaults, **extra) -> ModelInfo:
+    """The ldm_studio.json facts of a tiny VQ-f4 model (32 px, 3 latent channels, scale 1)."""
+    return ModelInfo(
+        path=folder,
+        family=family,
+        name=f"tiny-{family}-{seed}",
+        resolution=32,
+        latent_factor=4,
+        latent_channels=3,
+        scale_factor=1.0,
+        autoencoder="vqvae",
+        autoencoder_kind="vq",
+        defaults=defaults,
+        license="test weights, random",
+        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
+        **extra,
     )
 
 
@@ -215,22 +219,14 @@ def write_class_model(folder: Path, seed: int = 0, classes: int = 1000, context:
     embedder = ClassEmbedder(classes + 1, context)
     save_cond_stage(embedder, folder / "cond_stage")
     parts = {"unet": unet, "vqvae": tiny_vq_f4(seed), "scheduler": compvis_scheduler(0.0015, 0.0195)}
-    info = ModelInfo(
-        path=folder,
-        family="class",
-        name=f"tiny-class-{seed}",
-        resolution=32,
-        latent_factor=4,
-        latent_channels=3,
-        scale_factor=1.0,
-        autoencoder="vqvae",
-        autoencoder_kind="vq",
-        defaults=Defaults(sampler="ddim", steps=4, guidance=3.0, eta=0.0),
+    info = _vq_f4_info(
+        folder,
+        "class",
+        seed,
+        Defaults(sampler="ddim", steps=4, guidance=3.0, eta=0.0),
         label_set="imagenet-1k",
         num_classes=classes,
         null_class=classes,
-        license="test weights, random",
-        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
     )
     return _write_folder(folder, parts, info)
 
@@ -255,20 +251,12 @@ def write_semantic_model(folder: Path, seed: int = 0, labels: int = 182) -> Path
     )
     save_cond_stage(SpatialRescaler(2, "bilinear", 0.5, labels, 3, bias=False), folder / "cond_stage")
     parts = {"unet": unet, "vqvae": tiny_vq_f4(seed), "scheduler": compvis_scheduler(0.0015, 0.0205)}
-    info = ModelInfo(
-        path=folder,
-        family="semantic",
-        name=f"tiny-semantic-{seed}",
-        resolution=32,
-        latent_factor=4,
-        latent_channels=3,
-        scale_factor=1.0,
-        autoencoder="vqvae",
-        autoencoder_kind="vq",
-        defaults=Defaults(sampler="ddim", steps=4, guidance=1.0, eta=1.0),
+    info = _vq_f4_info(
+        folder,
+        "semantic",
+        seed,
+        Defaults(sampler="ddim", steps=4, guidance=1.0, eta=1.0),
         label_set="coco-stuff-182",
-        license="test weights, random",
-        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
     )
     return _write_folder(folder, parts, info)
 
@@ -299,19 +287,11 @@ def write_uncond_model(folder: Path, seed: int = 0, diffusers_only: bool = False
         folder.mkdir(parents=True, exist_ok=True)
         LDMPipeline(vqvae=vqvae, unet=unet, scheduler=scheduler).save_pretrained(folder)
         return folder
-    info = ModelInfo(
-        path=folder,
-        family="uncond",
-        name=f"tiny-uncond-{seed}",
-        resolution=32,
-        latent_factor=4,
-        latent_channels=3,
-        scale_factor=1.0,
-        autoencoder="vqvae",
-        autoencoder_kind="vq",
-        defaults=Defaults(sampler="ddim", steps=4, guidance=1.0, eta=0.0),
-        license="test weights, random",
-        provenance={"made_by": "ldm_studio.testing.tiny_models", "seed": seed},
+    info = _vq_f4_info(
+        folder,
+        "uncond",
+        seed,
+        Defaults(sampler="ddim", steps=4, guidance=1.0, eta=0.0),
     )
     return _write_folder(folder, {"unet": unet, "vqvae": vqvae, "scheduler": scheduler}, info)
 

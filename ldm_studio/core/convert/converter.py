@@ -28,6 +28,7 @@ from ldm_studio.core.convert.keys import KeyMap
 from ldm_studio.core.errors import ConversionError
 from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
 from ldm_studio.core.safe_load import read_checkpoint
+from ldm_studio.core.samplers import compvis_ddim
 
 ProgressFn = Callable[[str, float], None]
 
@@ -209,16 +210,7 @@ def _defaults(family: str, extra: dict[str, Any]) -> Defaults:
 
 def make_scheduler(config: OriginalConfig) -> DDIMScheduler:
     """The original DDIM sampler on the config's schedule (scaled_linear = LDM's "linear")."""
-    return DDIMScheduler(
-        num_train_timesteps=config.timesteps,
-        beta_start=config.linear_start,
-        beta_end=config.linear_end,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        timestep_spacing="leading",
-    )
+    return compvis_ddim(config.linear_start, config.linear_end, config.timesteps)
 
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
