@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ldm_studio.core.conditions import condition_from_inputs
+from ldm_studio.core.condition_types import INPUTS
+from ldm_studio.core.conditions import condition_from_values
 from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
@@ -32,16 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", type=Path, help="the original .yaml of a .ckpt given as --model (converted once)")
     p.add_argument("--tokenizer", type=Path, help="bert-base-uncased tokenizer folder, for converting a text .ckpt")
-    p.add_argument("--prompt", help="text prompt (text models)")
-    p.add_argument(
-        "--class",
-        dest="classes",
-        action="append",
-        metavar="N",
-        help="class index or ImageNet name (class models); repeat or comma-separate to give one per image",
-    )
-    p.add_argument("--map", type=Path, help="semantic map: PNG of label indices, or RGB in the label palette")
-    p.add_argument("--negative", default="", help="negative prompt: what guidance steers away from")
+    for spec in INPUTS.values():  # the named inputs every condition type declares
+        p.add_argument(f"--{spec.name}", help=spec.help, **spec.cli)
     p.add_argument("--seed", type=int, help="seed of the first image (image i uses seed + i); random if omitted")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     p.add_argument("--sampler", choices=SAMPLER_NAMES, help="sampler (default: the model's)")
@@ -72,14 +65,8 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
 
 
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
-    return condition_from_inputs(
-        info,
-        prompt=args.prompt,
-        negative=args.negative,
-        classes=args.classes,
-        map_path=args.map,
-        option_prefix="--",
-    )
+    values = {name: getattr(args, spec.cli.get("dest", name)) for name, spec in INPUTS.items()}
+    return condition_from_values(info, values, option_prefix="--")
 
 
 def resolve_model(args: argparse.Namespace) -> Path:

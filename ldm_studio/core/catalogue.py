@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.errors import FileFormatError
-from ldm_studio.core.model_folder import FAMILY_COMPONENTS
 from ldm_studio.core.store import user_config_dir
 
 SOURCE_TYPES = ("hub", "original")
@@ -114,8 +113,10 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
         raise FileFormatError(where, f"name must be a plain non-empty string, got {name!r}")
     family = item.get("family")
-    if family not in FAMILY_COMPONENTS:
-        raise FileFormatError(where, f"unknown family {family!r}; known: {', '.join(FAMILY_COMPONENTS)}")
+    from ldm_studio.core.families.registry import family_names
+
+    if family not in family_names():
+        raise FileFormatError(where, f"unknown family {family!r}; known: {', '.join(family_names())}")
     source = item.get("source")
     if not isinstance(source, dict) or source.get("type") not in SOURCE_TYPES:
         raise FileFormatError(where, f"source.type must be one of {SOURCE_TYPES}")

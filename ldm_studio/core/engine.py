@@ -18,7 +18,7 @@ import torch
 
 from ldm_studio.core.device import DeviceChoice, choose_device, prepare_thread
 from ldm_studio.core.errors import ModelFolderError
-from ldm_studio.core.families import FAMILIES, LatentDiffusionModel
+from ldm_studio.core.families import LatentDiffusionModel, get_family
 from ldm_studio.core.families.base import ProgressFn
 from ldm_studio.core.memory import free_device_memory, is_out_of_memory
 from ldm_studio.core.model_folder import read_model_info
@@ -32,10 +32,10 @@ StepFn = Callable[[StepEvent], None]
 def load_model(path: str | Path, choice: DeviceChoice, progress: ProgressFn | None = None) -> LatentDiffusionModel:
     """Read a model folder and load it with its family's class."""
     info = read_model_info(path)
-    family = FAMILIES.get(info.family)
-    if family is None:
+    spec = get_family(info.family)
+    if spec is None:
         raise ModelFolderError(info.path, f"family {info.family!r} is not supported by this version")
-    return family.load(info, choice, progress)
+    return spec.model_class.load(info, choice, progress)
 
 
 @dataclass

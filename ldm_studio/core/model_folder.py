@@ -12,32 +12,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.samplers import SAMPLER_NAMES
 
+if TYPE_CHECKING:
+    from ldm_studio.core.families.registry import FamilySpec
+
 INFO_FILE = "ldm_studio.json"
 FORMAT_VERSION = 1
 
-# Components (subfolders) each family needs besides the autoencoder.
-FAMILY_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "text": ("unet", "scheduler", "bert", "tokenizer"),
-    "class": ("unet", "scheduler", "cond_stage"),
-    "semantic": ("unet", "scheduler", "cond_stage"),
-    "uncond": ("unet", "scheduler"),
-    "multi": ("unet", "scheduler", "bert", "tokenizer", "cond_stage"),
-}
 AUTOENCODER_FOLDERS = ("vqvae", "vae")
-
-# diffusers pipeline class -> (family, defaults). The paper's / model cards' settings.
-DIFFUSERS_PIPELINES: dict[str, tuple[str, dict[str, Any]]] = {
-    "LDMTextToImagePipeline": ("text", {"sampler": "ddim", "steps": 50, "guidance": 5.0, "eta": 0.0}),
-    # CompVis/ldm-celebahq-256's vqvae config says scaling_factor 0.18215, but the model
-    # was trained on unscaled VQ latents: the LDMPipeline never applies it. Use 1.0.
-    "LDMPipeline": ("uncond", {"sampler": "ddim", "steps": 200, "guidance": 1.0, "eta": 0.0}),
-}
-DIFFUSERS_SCALE_OVERRIDE = {"LDMPipeline": 1.0}
 
 
 @dataclass(frozen=True)
@@ -125,7 +111,7 @@ def read_model_info(path: str | Path) -> ModelInfo:
         info = _from_diffusers_repo(root)
     else:
         raise ModelFolderError(root, f"is not a model folder: it has neither {INFO_FILE} nor model_index.json")
-    for component in FAMILY_COMPONENTS[info.family]:
+    for component in _family(root / INFO_FILE, info.family).components:
         if not (root / component).is_dir():
             raise ModelFolderError(root / component, f"missing: a {info.family!r} model needs this component")
     return info
@@ -144,9 +130,7 @@ def _from_studio_json(root: Path) -> ModelInfo:
     version = data.get("format", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise ModelFolderError(file, f"format {version!r} is not supported (this version reads {FORMAT_VERSION})")
-    family = data.get("family")
-    if family not in FAMILY_COMPONENTS:
-        raise ModelFolderError(file, f"unknown family {family!r}; known: {', '.join(FAMILY_COMPONENTS)}")
+    family = _family(file, data.get("family")).name
     autoencoder = data.get("autoencoder") or _find_autoencoder(root)
     if autoencoder not in AUTOENCODER_FOLDERS:
         raise ModelFolderError(file, f"autoencoder must be one of {AUTOENCODER_FOLDERS}, got {autoencoder!r}")
@@ -177,11 +161,14 @@ def _from_studio_json(root: Path) -> ModelInfo:
 def _from_diffusers_repo(root: Path) -> ModelInfo:
     file = root / "model_index.json"
     index = read_json(file)
+    from ldm_studio.core.families.registry import diffusers_pipelines, family_of_pipeline
+
     pipeline = index.get("_class_name")
-    if pipeline not in DIFFUSERS_PIPELINES:
-        known = ", ".join(DIFFUSERS_PIPELINES)
+    found = family_of_pipeline(pipeline)
+    if found is None:
+        known = ", ".join(diffusers_pipelines())
         raise ModelFolderError(file, f"pipeline {pipeline!r} is not supported; supported: {known}")
-    family, defaults = DIFFUSERS_PIPELINES[pipeline]
+    spec, layout = found
     autoencoder = next((a for a in AUTOENCODER_FOLDERS if a in index), None) or _find_autoencoder(root)
     ae = _autoencoder_facts(root / autoencoder)
     unet_config = read_json(root / "unet" / "config.json")
@@ -190,19 +177,29 @@ def _from_diffusers_repo(root: Path) -> ModelInfo:
         latent_size = latent_size[0]
     info = ModelInfo(
         path=root,
-        family=family,
+        family=spec.name,
         name=root.name,
         resolution=int(latent_size) * ae["factor"],
         latent_factor=ae["factor"],
         latent_channels=ae["channels"],
-        scale_factor=DIFFUSERS_SCALE_OVERRIDE.get(pipeline, ae["scaling_factor"]),
+        scale_factor=layout.scale_factor if layout.scale_factor is not None else ae["scaling_factor"],
         autoencoder=autoencoder,
         autoencoder_kind=ae["kind"],
-        defaults=Defaults(**defaults),
+        defaults=layout.defaults,
         provenance={"format": "diffusers", "pipeline": pipeline},
         origin="diffusers",
     )
     return info
+
+
+def _family(file: Path, name: Any) -> FamilySpec:
+    """The registered family `name`, or a ModelFolderError listing the known ones."""
+    from ldm_studio.core.families.registry import family_names, get_family
+
+    spec = get_family(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ModelFolderError(file, f"unknown family {name!r}; known: {', '.join(family_names())}")
+    return spec
 
 
 def _find_autoencoder(root: Path) -> str:

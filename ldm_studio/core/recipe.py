@@ -15,33 +15,27 @@ A recipe describes one image: image i of a batch is remade by seed + i with batc
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import platform
 import re
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import diffusers
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from ldm_studio import __version__
+from ldm_studio.core.condition_types import condition_a1111, condition_from_json, condition_to_json
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
-    CombinedCondition,
     Condition,
     GenerationRequest,
     SamplerSettings,
-    SemanticMapCondition,
     TextCondition,
-    UnconditionalCondition,
 )
 from ldm_studio.core.samplers import sampler_by_label, sampler_label
 
@@ -72,82 +66,14 @@ def build_recipe(
     }
 
 
-def condition_to_json(condition: Condition, class_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """JSON of a condition; class names come from `class_names` (a model's own list) or ImageNet-1k."""
-    if isinstance(condition, TextCondition):
-        return {"kind": "text", "prompt": condition.prompt, "negative": condition.negative}
-    if isinstance(condition, ClassCondition):
-        return {
-            "kind": "class",
-            "class_ids": list(condition.class_ids),
-            "class_names": _class_names(condition, class_names),
-        }
-    if isinstance(condition, SemanticMapCondition):
-        return {
-            "kind": "semantic",
-            "label_set": condition.label_set,
-            "map_png": base64.b64encode(map_png_bytes(condition)).decode("ascii"),
-        }
-    if isinstance(condition, CombinedCondition):
-        return {"kind": "combined", "parts": [condition_to_json(part, class_names) for part in condition.parts()]}
-    return {"kind": "uncond"}
-
-
-def condition_from_json(data: Any) -> Condition:
-    """Inverse of `condition_to_json`; ValueError/KeyError on malformed input."""
-    kind = data["kind"]
-    if kind == "text":
-        return TextCondition(str(data["prompt"]), str(data.get("negative", "")))
-    if kind == "class":
-        return ClassCondition(tuple(int(c) for c in data["class_ids"]))
-    if kind == "semantic":
-        raw = base64.b64decode(data["map_png"], validate=True)
-        with Image.open(io.BytesIO(raw)) as image:
-            indices = np.asarray(image, dtype=np.int64)
-        return SemanticMapCondition(indices, str(data.get("label_set", "coco-stuff-182")))
-    if kind == "uncond":
-        return UnconditionalCondition()
-    if kind == "combined":
-        parts = [condition_from_json(part) for part in data["parts"]]
-        slots = {TextCondition: "text", ClassCondition: "label", SemanticMapCondition: "semantic"}
-        return CombinedCondition(**{slots[type(part)]: part for part in parts})
-    raise ValueError(f"unknown condition kind {kind!r}")
-
-
-def map_png_bytes(condition: SemanticMapCondition) -> bytes:
-    """The map as an indexed PNG (palette embedded when the label set has one)."""
-    from ldm_studio.core.semantic_maps import write_map_file
-
-    buffer = io.BytesIO()
-    write_map_file(buffer, condition.label_map, condition.label_set)
-    return buffer.getvalue()
-
-
-def _class_names(condition: ClassCondition, names: Sequence[str] | None) -> list[str]:
-    if names is None:
-        from ldm_studio.core.labels import load_label_set
-
-        names = load_label_set("imagenet-1k").names
-    return [names[c] if c < len(names) else f"class {c}" for c in condition.class_ids]
-
-
 # --- AUTOMATIC1111 "parameters" --------------------------------------------------------------
 
 
 def format_a1111(recipe: dict[str, Any]) -> str:
-    """The `parameters` text of a recipe, as AUTOMATIC1111 writes it."""
-    cond, s = recipe["condition"], recipe["settings"]
-    parts = {part["kind"]: part for part in cond.get("parts", [])} if cond["kind"] == "combined" else {}
-    if "text" in parts:
-        prompt, negative = parts["text"]["prompt"], parts["text"].get("negative", "")
-    elif "class" in parts:
-        prompt, negative = ", ".join(parts["class"]["class_names"]), ""
-    elif cond["kind"] == "text":
-        prompt, negative = cond["prompt"], cond.get("negative", "")
-    elif cond["kind"] == "class":
-        prompt, negative = ", ".join(cond.get("class_names") or map(str, cond["class_ids"])), ""
-    else:
-        prompt, negative = "", ""
+    """The `parameters` text of a recipe, as AUTOMATIC1111 writes it (the condition gives its part)."""
+    s = recipe["settings"]
+    text = condition_a1111(recipe["condition"])
+    prompt, negative = text.prompt, text.negative
     fields = {
         "Steps": s["steps"],
         "Sampler": sampler_label(s["sampler"]),
@@ -159,8 +85,7 @@ def format_a1111(recipe: dict[str, Any]) -> str:
     }
     if s.get("eta"):
         fields["Eta"] = _number(s["eta"])
-    if cond["kind"] == "class":
-        fields["Class"] = "|".join(str(c) for c in cond["class_ids"])
+    fields.update(text.fields)
     lines = [prompt]
     if negative:
         lines.append(f"Negative prompt: {negative}")

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ldm_studio.core.condition_types import (
+    ClassCondition,
+    CombinedCondition,
+    ConditionType,
+    SemanticMapCondition,
+    TextCondition,
+    UnconditionalCondition,
+)
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.samplers import SAMPLER_NAMES
 
@@ -28,97 +36,7 @@ def random_seed() -> int:
     return secrets.randbelow(2**32)
 
 
-@dataclass(frozen=True)
-class TextCondition:
-    """A prompt; the negative prompt replaces the empty-prompt unconditional input of guidance."""
-
-    prompt: str
-    negative: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str):
-            raise RequestError("prompt", f"must be text, got {type(self.prompt).__name__}")
-        if not isinstance(self.negative, str):
-            raise RequestError("negative", f"must be text, got {type(self.negative).__name__}")
-
-
-@dataclass(frozen=True)
-class ClassCondition:
-    """Class labels: one for the whole batch, or one per image (image i gets `class_ids[i]`)."""
-
-    class_ids: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        ids = tuple(self.class_ids)
-        if not ids:
-            raise RequestError("class", "at least one class index is needed")
-        for value in ids:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise RequestError("class", f"{value!r} is not a class index (an integer >= 0)")
-        object.__setattr__(self, "class_ids", tuple(int(v) for v in ids))
-
-    def for_batch(self, batch_size: int) -> tuple[int, ...]:
-        """The class of each image of a batch."""
-        if len(self.class_ids) == 1:
-            return self.class_ids * batch_size
-        return self.class_ids
-
-
-@dataclass(frozen=True, eq=False)
-class SemanticMapCondition:
-    """A map of label indices (H x W integers) in a named label set, e.g. "coco-stuff-182"."""
-
-    label_map: np.ndarray = field(repr=False)
-    label_set: str = "coco-stuff-182"
-
-    def __post_init__(self) -> None:
-        arr = np.asarray(self.label_map)
-        if arr.ndim != 2 or arr.size == 0:
-            raise RequestError("map", f"must be a 2-D array of label indices, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise RequestError("map", f"must hold integer label indices, got {arr.dtype}")
-        if arr.min() < 0:
-            raise RequestError("map", f"holds a negative label index ({int(arr.min())})")
-        arr = arr.astype(np.int64, copy=True)
-        arr.setflags(write=False)
-        object.__setattr__(self, "label_map", arr)
-
-
-@dataclass(frozen=True)
-class UnconditionalCondition:
-    """No conditioning input (unconditional models)."""
-
-
-@dataclass(frozen=True, eq=False)
-class CombinedCondition:
-    """Several inputs at once, for models trained on text, class and map together (the demo model).
-
-    A part left as None is dropped the way the model was trained to drop it (its null input).
-    """
-
-    text: TextCondition | None = None
-    label: ClassCondition | None = None
-    semantic: SemanticMapCondition | None = None
-
-    def parts(self) -> tuple[TextCondition | ClassCondition | SemanticMapCondition, ...]:
-        return tuple(p for p in (self.text, self.label, self.semantic) if p is not None)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CombinedCondition):
-            return NotImplemented
-        maps = (self.semantic, other.semantic)
-        if (maps[0] is None) != (maps[1] is None):
-            return False
-        if maps[0] is not None and not (
-            maps[0].label_set == maps[1].label_set and np.array_equal(maps[0].label_map, maps[1].label_map)
-        ):
-            return False
-        return self.text == other.text and self.label == other.label
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-Condition = TextCondition | ClassCondition | SemanticMapCondition | UnconditionalCondition | CombinedCondition
+Condition = ConditionType  # any registered condition type
 
 
 @dataclass(frozen=True)
@@ -162,10 +80,12 @@ class GenerationRequest:
         return GenerationRequest(condition_for_image(self.condition, index), settings)
 
     def check_for(self, model: ModelInfo) -> None:
-        """Raise RequestError if this request does not fit the model (family, size, labels)."""
-        expected = FAMILY_CONDITIONS.get(model.family)
-        if expected is not None and not isinstance(self.condition, expected):
-            names = " or ".join(t.__name__ for t in expected)
+        """Raise RequestError if this request does not fit the model (family, size, its inputs)."""
+        from ldm_studio.core.families.registry import get_family
+
+        spec = get_family(model.family)
+        if spec is not None and not spec.accepts(self.condition):
+            names = " or ".join(t.__name__ for t in spec.conditions)
             raise RequestError(
                 "condition", f"a {model.family!r} model takes a {names}, not a {type(self.condition).__name__}"
             )
@@ -174,27 +94,7 @@ class GenerationRequest:
             value = getattr(self.settings, name)
             if value % factor:
                 raise RequestError(name, f"{value} is not a multiple of the model's latent factor {factor}")
-        label = self.condition.label if isinstance(self.condition, CombinedCondition) else self.condition
-        if isinstance(label, ClassCondition):
-            n = len(label.class_ids)
-            if n not in (1, self.settings.batch_size):
-                raise RequestError(
-                    "class", f"{n} classes for a batch of {self.settings.batch_size}: give one or one per image"
-                )
-            if model.num_classes is not None:
-                bad = [c for c in label.class_ids if c >= model.num_classes]
-                if bad:
-                    raise RequestError("class", f"index {bad[0]} is outside 0..{model.num_classes - 1}")
-
-
-FAMILY_CONDITIONS: dict[str, tuple[type, ...]] = {
-    "text": (TextCondition,),
-    "class": (ClassCondition,),
-    "semantic": (SemanticMapCondition,),
-    "uncond": (UnconditionalCondition,),
-    # trained with each input dropped at random: any one, any combination, or none
-    "multi": (CombinedCondition, TextCondition, ClassCondition, SemanticMapCondition, UnconditionalCondition),
-}
+        self.condition.check_for(model, self.settings.batch_size)
 
 
 def _check_int(name: str, value: object, *, low: int, high: int) -> None:
@@ -213,8 +113,18 @@ def _check_float(name: str, value: object, *, low: float) -> None:
 
 def condition_for_image(condition: Condition, index: int) -> Condition:
     """The condition of image `index` alone (a per-image class list picks its entry)."""
-    if isinstance(condition, ClassCondition) and len(condition.class_ids) > 1:
-        return ClassCondition((condition.class_ids[index],))
-    if isinstance(condition, CombinedCondition) and condition.label is not None:
-        return replace(condition, label=condition_for_image(condition.label, index))
-    return condition
+    return condition.for_image(index)
+
+
+__all__ = [
+    "ClassCondition",
+    "CombinedCondition",
+    "Condition",
+    "GenerationRequest",
+    "SamplerSettings",
+    "SemanticMapCondition",
+    "TextCondition",
+    "UnconditionalCondition",
+    "condition_for_image",
+    "random_seed",
+]

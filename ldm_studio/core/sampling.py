@@ -23,7 +23,7 @@ from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.samplers import make_scheduler, set_timesteps
 
 if TYPE_CHECKING:
-    from ldm_studio.core.families.base import LatentDiffusionModel
+    from ldm_studio.core.families.base import ConditionTensors, LatentDiffusionModel
     from ldm_studio.core.previews import PreviewPolicy
 
 
@@ -92,7 +92,7 @@ def denoise(
             raise Cancelled(index)
         model_input = torch.cat([latents, latents]) if guided else latents
         model_input = scheduler.scale_model_input(model_input, t)
-        noise = model.predict_noise(model_input, t, cond_batch)
+        noise = _predict(model, model_input, t, cond_batch, guided, settings.batch_size)
         if guided:
             uncond, cond = noise.chunk(2)
             noise = uncond + settings.guidance * (cond - uncond)
@@ -118,6 +118,19 @@ def sample(
         pass
     assert last is not None
     return model.decode(last.latents)
+
+
+def _predict(
+    model: LatentDiffusionModel, x: torch.Tensor, t: torch.Tensor, cond: ConditionTensors, guided: bool, batch: int
+) -> torch.Tensor:
+    """The U-Net on the whole batch, or image by image (with its guidance pair) where the model asks."""
+    if batch == 1 or not model.batch_invariant:
+        return model.predict_noise(x, t, cond)
+    rows = [[i, batch + i] if guided else [i] for i in range(batch)]
+    parts = [model.predict_noise(x[r], t, cond.rows(r)) for r in rows]
+    if not guided:
+        return torch.cat(parts)
+    return torch.cat([p[:1] for p in parts] + [p[1:] for p in parts])
 
 
 def _step_kwargs(scheduler, eta: float, generators: list[torch.Generator]) -> dict:

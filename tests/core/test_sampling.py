@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,7 +114,20 @@ def test_guidance_one_skips_the_unconditional_half(text_engine, monkeypatch):
     monkeypatch.setattr(model, "predict_noise", spy)
     list(denoise(model, request(guidance=1.0, steps=2, batch_size=2)))
     list(denoise(model, request(guidance=4.0, steps=2, batch_size=2)))
+    assert batches == [1, 1, 1, 1, 2, 2, 2, 2]  # on the CPU: image by image, each with its guidance pair
+    batches.clear()
+    monkeypatch.setattr(type(model), "batch_invariant", property(lambda self: False))  # as on a GPU
+    list(denoise(model, request(guidance=1.0, steps=2, batch_size=2)))
+    list(denoise(model, request(guidance=4.0, steps=2, batch_size=2)))
     assert batches == [2, 2, 4, 4]
+
+
+def test_image_of_a_batch_is_bit_identical_to_it_alone(text_engine):
+    """Kernels choose their blocking by batch size; the CPU path runs image by image so recipes remake exactly."""
+    req = request(guidance=5.0, steps=3, batch_size=3)
+    batch = text_engine.generate(req).images
+    for i in range(3):
+        assert np.array_equal(batch[i], text_engine.generate(req.for_image(i)).images[0])
 
 
 def test_every_step_carries_x0_and_previews_follow_the_policy(text_engine):

@@ -8,9 +8,9 @@ import torch
 
 from ldm_studio.core.conditions import condition_from_inputs
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.families import FAMILIES
+from ldm_studio.core.families import get_family
 from ldm_studio.core.families.ldm_multi import MultiConditionModel
-from ldm_studio.core.model_folder import FAMILY_COMPONENTS, read_model_info
+from ldm_studio.core.model_folder import read_model_info
 from ldm_studio.core.requests import (
     ClassCondition,
     CombinedCondition,
@@ -44,8 +44,8 @@ def encode(engine, condition, batch: int = 2, guided: bool = True):
 
 
 def test_family_is_registered_with_its_components(untrained_multi_model):
-    assert FAMILIES["multi"] is MultiConditionModel
-    assert FAMILY_COMPONENTS["multi"] == ("unet", "scheduler", "bert", "tokenizer", "cond_stage")
+    assert get_family("multi").model_class is MultiConditionModel
+    assert get_family("multi").components == ("unet", "scheduler", "bert", "tokenizer", "cond_stage")
     info = read_model_info(untrained_multi_model)
     assert info.family == "multi" and info.null_class == 8 and info.class_names[3] == "snowfield"
     assert info.latent_factor == 4 and info.latent_channels == 3 and info.resolution == 64

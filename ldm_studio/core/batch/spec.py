@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.core.conditions import condition_from_inputs
+from ldm_studio.core.condition_types import INPUTS
+from ldm_studio.core.conditions import condition_from_values
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, condition_for_image, random_seed
+from ldm_studio.core.requests import GenerationRequest, SamplerSettings, random_seed
 
-FIELDS = (
-    *("prompt", "negative", "class", "map"),
-    *("seed", "steps", "sampler", "guidance", "eta", "batch", "width", "height"),
-)
+SETTING_FIELDS = ("seed", "steps", "sampler", "guidance", "eta", "batch", "width", "height")
+FIELDS = (*INPUTS, *SETTING_FIELDS)  # the condition types' named inputs, then the settings
 INT_FIELDS = {"seed", "steps", "batch", "width", "height"}
 FLOAT_FIELDS = {"guidance", "eta"}
 DEFAULT_TEMPLATE = "{index:05d}_{seed}_{prompt_slug}.png"
@@ -193,19 +192,12 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(FIELDS)}")
     typed = {name: _typed(name, value) for name, value in values.items()}
-    map_path = typed.get("map")
-    if map_path is not None:
-        map_path = Path(str(map_path)).expanduser()
-        if not map_path.is_absolute():
-            map_path = spec.source.parent / map_path
-    classes = typed.get("class")
-    condition = condition_from_inputs(
-        info,
-        prompt=typed.get("prompt"),
-        negative=typed.get("negative", ""),
-        classes=None if classes is None else (classes if isinstance(classes, list) else [classes]),
-        map_path=map_path,
-    )
+    inputs = {name: typed[name] for name in INPUTS if name in typed}
+    for name, value in inputs.items():
+        if INPUTS[name].path and value is not None:  # file inputs are relative to the spec file
+            path = Path(str(value)).expanduser()
+            inputs[name] = path if path.is_absolute() else spec.source.parent / path
+    condition = condition_from_values(info, inputs)
     d = info.defaults
     settings = SamplerSettings(
         sampler=typed.get("sampler", d.sampler),
@@ -247,15 +239,13 @@ def slug(text: str, limit: int = 40) -> str:
 def job_file_name(job: ImageJob, template: str = DEFAULT_TEMPLATE) -> str:
     """The output name of a job from the template's fields."""
     cond = job.request.condition
-    label = getattr(cond, "prompt", None)
-    if label is None and hasattr(cond, "class_ids"):
-        label = f"class-{condition_for_image(cond, job.image_index).class_ids[0]}"
+    label = cond.for_image(job.image_index).file_label()
     s = job.request.settings
     fields = {
         "index": job.index,
         "row": job.row,
         "seed": job.seed,
-        "prompt_slug": slug(label or type(cond).__name__.removesuffix("Condition")),
+        "prompt_slug": slug(label),
         "steps": s.steps,
         "sampler": s.sampler,
         "guidance": s.guidance,

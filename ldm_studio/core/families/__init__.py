@@ -1,20 +1,13 @@
-"""Model families: one small class each behind `LatentDiffusionModel`, looked up by name."""
+"""Model families: one module each, registering a `FamilySpec` (see `registry`).
+
+Importing this package registers the built-in families; the rest of the code asks
+`registry.get_family(name)` and never names a family itself.
+"""
 
 from __future__ import annotations
 
+from ldm_studio.core.families import ldm_class, ldm_multi, ldm_semantic, ldm_text, ldm_uncond  # noqa: F401 - they register
 from ldm_studio.core.families.base import LatentDiffusionModel
-from ldm_studio.core.families.ldm_class import ClassConditionalModel
-from ldm_studio.core.families.ldm_multi import MultiConditionModel
-from ldm_studio.core.families.ldm_semantic import SemanticMapModel
-from ldm_studio.core.families.ldm_text import TextToImageModel
-from ldm_studio.core.families.ldm_uncond import UnconditionalModel
+from ldm_studio.core.families.registry import FamilySpec, families, get_family
 
-FAMILIES: dict[str, type[LatentDiffusionModel]] = {
-    TextToImageModel.family: TextToImageModel,
-    ClassConditionalModel.family: ClassConditionalModel,
-    SemanticMapModel.family: SemanticMapModel,
-    UnconditionalModel.family: UnconditionalModel,
-    MultiConditionModel.family: MultiConditionModel,
-}
-
-__all__ = ["FAMILIES", "LatentDiffusionModel"]
+__all__ = ["FamilySpec", "LatentDiffusionModel", "families", "get_family"]

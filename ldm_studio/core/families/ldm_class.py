@@ -20,7 +20,8 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import load_encoder, load_unet
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.families.registry import FamilySpec, register
+from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import ClassCondition, Condition, GenerationRequest
 
 
@@ -83,3 +84,16 @@ class ClassConditionalModel(LatentDiffusionModel):
         if guided:
             uncond = ConditionTensors(context=self.embed([self.info.null_class] * batch_size))
         return Conditioning(cond, uncond)
+
+
+SPEC = register(
+    FamilySpec(
+        name="class",
+        title="class label → embedding → cross-attention",
+        model_class=ClassConditionalModel,
+        builder=ClassCondition,
+        conditions=(ClassCondition,),
+        components=("unet", "scheduler", "cond_stage"),
+        defaults=Defaults(sampler="ddim", steps=20, guidance=3.0, eta=0.0),
+    )
+)

@@ -28,7 +28,8 @@ from ldm_studio.core.families.base import (
 from ldm_studio.core.families.ldm_semantic import one_hot_map, resize_labels
 from ldm_studio.core.families.loading import check_map_encoder
 from ldm_studio.core.families.prompt_encoder import PromptEncoder
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.families.registry import FamilySpec, register
+from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
     CombinedCondition,
@@ -179,3 +180,18 @@ def as_combined(condition: Condition) -> CombinedCondition:
     if isinstance(condition, UnconditionalCondition):
         return CombinedCondition()
     raise RequestError("condition", f"a multi model does not take a {type(condition).__name__}")
+
+
+SPEC = register(
+    FamilySpec(
+        name="multi",
+        title="any of caption, class and map (dropped inputs get their null input)",
+        model_class=MultiConditionModel,
+        builder=CombinedCondition,
+        # trained with each input dropped at random: any one, any combination, or none
+        conditions=(CombinedCondition, TextCondition, ClassCondition, SemanticMapCondition, UnconditionalCondition),
+        components=("unet", "scheduler", "bert", "tokenizer", "cond_stage"),
+        defaults=Defaults(sampler="ddim", steps=30, guidance=2.0, eta=0.0),
+        uses_map=True,
+    )
+)

@@ -24,7 +24,8 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import check_map_encoder, load_encoder, load_unet
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.families.registry import FamilySpec, register
+from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, SemanticMapCondition
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
@@ -105,3 +106,17 @@ class SemanticMapModel(LatentDiffusionModel):
         s = request.settings
         features = self.map_features(label_map, s.height, s.width)
         return Conditioning(ConditionTensors(concat=features.expand(batch_size, -1, -1, -1)))
+
+
+SPEC = register(
+    FamilySpec(
+        name="semantic",
+        title="semantic map → SpatialRescaler → concatenated",
+        model_class=SemanticMapModel,
+        builder=SemanticMapCondition,
+        conditions=(SemanticMapCondition,),
+        components=("unet", "scheduler", "cond_stage"),
+        defaults=Defaults(sampler="ddim", steps=200, guidance=1.0, eta=1.0),
+        uses_map=True,
+    )
+)

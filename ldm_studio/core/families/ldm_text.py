@@ -20,7 +20,8 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.prompt_encoder import PromptEncoder
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
 
 
@@ -59,3 +60,17 @@ class TextToImageModel(LatentDiffusionModel):
         if guided:
             uncond = ConditionTensors(context=self.embed(condition.negative).expand(batch_size, -1, -1))
         return Conditioning(cond, uncond)
+
+
+SPEC = register(
+    FamilySpec(
+        name="text",
+        title="prompt → LDMBert → cross-attention",
+        model_class=TextToImageModel,
+        builder=TextCondition,
+        conditions=(TextCondition,),
+        components=("unet", "scheduler", "bert", "tokenizer"),
+        defaults=Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
+        diffusers=(DiffusersLayout("LDMTextToImagePipeline", Defaults("ddim", 50, 5.0, 0.0)),),
+    )
+)

@@ -16,7 +16,8 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import load_unet
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, UnconditionalCondition
 
 
@@ -44,3 +45,19 @@ class UnconditionalModel(LatentDiffusionModel):
         if not isinstance(condition, UnconditionalCondition):
             raise RequestError("condition", f"an unconditional model takes no {type(condition).__name__}")
         return Conditioning(ConditionTensors())
+
+
+SPEC = register(
+    FamilySpec(
+        name="uncond",
+        title="no conditioning",
+        model_class=UnconditionalModel,
+        builder=UnconditionalCondition,
+        conditions=(UnconditionalCondition,),
+        components=("unet", "scheduler"),
+        defaults=Defaults(sampler="ddim", steps=200, guidance=1.0, eta=0.0),
+        # CompVis/ldm-celebahq-256's vqvae config says scaling_factor 0.18215, but the model
+        # was trained on unscaled VQ latents: the LDMPipeline never applies it. Use 1.0.
+        diffusers=(DiffusersLayout("LDMPipeline", Defaults("ddim", 200, 1.0, 0.0), scale_factor=1.0),),
+    )
+)

@@ -1,6 +1,8 @@
-"""LDMBert with its BERT tokenizer: the text encoder the text and multi-input families share."""
+"""Text encoders: the `TextEncoder` protocol, and LDMBert with its BERT tokenizer (text and multi families)."""
 
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import torch
 from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertModel
@@ -12,6 +14,15 @@ from ldm_studio.core.families.base import load_component
 from ldm_studio.core.model_folder import ModelInfo
 
 KEEP = 8  # embeddings kept: the negative prompt and the last prompts repeat from job to job
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """What a family needs of a text encoder: a prompt → a (1, L, D) context (LDMBert now, CLIP next)."""
+
+    max_tokens: int
+
+    def embed(self, text: str) -> torch.Tensor: ...
 
 
 class PromptEncoder:

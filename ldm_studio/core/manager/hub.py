@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.errors import ChecksumError, DownloadCancelled, DownloadError
+from ldm_studio.core.families.registry import family_of_pipeline
 from ldm_studio.core.manager.hashing import file_digests
 from ldm_studio.core.manager.network import (
     ensure_free_space,
@@ -26,7 +27,6 @@ from ldm_studio.core.manager.network import (
 )
 from ldm_studio.core.manager.progress import ProgressTracker
 from ldm_studio.core.manager.validate import check_model_folder
-from ldm_studio.core.model_folder import DIFFUSERS_PIPELINES
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 TEXT_SUFFIXES = (".json", ".txt")
@@ -255,7 +255,8 @@ def hub_cache_models(cache_dir: Path | None = None) -> dict[str, Path]:
         except OSError:
             continue
         # a snapshot cut short (cancelled download) has model_index.json but not every component
-        if read_pipeline_class(snapshot) in DIFFUSERS_PIPELINES and not check_model_folder(snapshot, shapes=False)[1]:
+        known = family_of_pipeline(read_pipeline_class(snapshot)) is not None
+        if known and not check_model_folder(snapshot, shapes=False)[1]:
             found[repo.name[len("models--") :].replace("--", "/")] = snapshot
     return found
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from ldm_studio.core.catalogue import CatalogueEntry, load_catalogue
 from ldm_studio.core.errors import ChecksumError, LdmStudioError
+from ldm_studio.core.families.registry import family_of_pipeline
 from ldm_studio.core.manager.hashing import file_digests, model_files
 from ldm_studio.core.manager.hub import hub_cache_models, read_pipeline_class
 from ldm_studio.core.manager.install import downloads_dir
 from ldm_studio.core.manager.progress import ProgressFn, ProgressTracker
 from ldm_studio.core.manager.registry import InstalledModel, read_index, remove_entry
 from ldm_studio.core.manager.validate import check_model_folder
-from ldm_studio.core.model_folder import DIFFUSERS_PIPELINES
 from ldm_studio.core.store import models_dir
 
 STATES = ("installed", "in hub cache", "partial download", "available", "missing")
@@ -92,7 +92,8 @@ def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: P
             )
     for repo_id, path in sorted(cached.items()):
         if repo_id not in known_repos and not any(m.repo_id == repo_id for m in index.values()):
-            family = DIFFUSERS_PIPELINES[read_pipeline_class(path) or ""][0]
+            found = family_of_pipeline(read_pipeline_class(path))
+            family = found[0].name if found else None
             rows.append(ModelRow(repo_id, "in hub cache", family, None, f"hub:{repo_id}", None, _size(path), path))
     return rows
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.errors import LdmStudioError, ModelFolderError
-from ldm_studio.core.model_folder import AUTOENCODER_FOLDERS, FAMILY_COMPONENTS, ModelInfo, read_model_info
+from ldm_studio.core.families.registry import family_of_pipeline, get_family
+from ldm_studio.core.model_folder import AUTOENCODER_FOLDERS, ModelInfo, read_model_info
 
 WEIGHT_NAMES = ("diffusion_pytorch_model", "model", "pytorch_model")
 LEGACY_ATTENTION = {"query", "key", "value", "proj_attn"}
@@ -46,7 +47,9 @@ def check_model_folder(folder: Path, shapes: bool = True) -> tuple[ModelInfo | N
     if family is None:
         return None, [first or f"{folder}: unknown family"]
     problems: list[str] = []
-    components = list(FAMILY_COMPONENTS[family])
+    spec = get_family(family)
+    assert spec is not None  # _guess_family returns registered names only
+    components = list(spec.components)
     autoencoder = info.autoencoder if info else next((a for a in AUTOENCODER_FOLDERS if (folder / a).is_dir()), None)
     if autoencoder is None:
         problems.append(f"{folder}: missing component: no autoencoder folder ({' or '.join(AUTOENCODER_FOLDERS)})")
@@ -77,12 +80,11 @@ def _guess_family(folder: Path) -> str | None:
             value = json.loads((folder / file).read_text(encoding="utf-8")).get(key)
         except (OSError, ValueError, AttributeError):
             continue
-        if value in FAMILY_COMPONENTS:
+        if isinstance(value, str) and get_family(value) is not None:
             return value
-        from ldm_studio.core.model_folder import DIFFUSERS_PIPELINES
-
-        if value in DIFFUSERS_PIPELINES:
-            return DIFFUSERS_PIPELINES[value][0]
+        found = family_of_pipeline(value if isinstance(value, str) else None)
+        if found is not None:
+            return found[0].name
     return None
 
 

@@ -1,0 +1,149 @@
+"""The one registry of model families.
+
+A family is registered once, by its own module, as a frozen `FamilySpec`: the model class,
+the condition types it takes (and so its named inputs), the components of its folder, its
+sampler defaults, the diffusers pipelines it is recognised by and its converter hook for
+original CompVis checkpoints. Every other module asks the registry; none names a family.
+
+The built-in families live in `ldm_studio.core.families`; `get_family` imports that package
+on first use, so asking the registry is enough to have them registered.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ldm_studio.core.condition_types import ConditionType
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.model_folder import Defaults
+
+if TYPE_CHECKING:
+    from ldm_studio.core.families.base import LatentDiffusionModel
+    from ldm_studio.core.model_folder import ModelInfo
+
+BUILT_IN = "ldm_studio.core.families"
+
+
+@dataclass(frozen=True)
+class DiffusersLayout:
+    """A diffusers pipeline class a family reads as is (a `model_index.json` repo)."""
+
+    pipeline: str
+    defaults: Defaults
+    scale_factor: float | None = None  # overrides the autoencoder config's (see the family's note)
+
+
+@dataclass(frozen=True)
+class ConverterHook:
+    """How an original CompVis config of this family is recognised, checked and converted.
+
+    `matches` sees the config's conditioning stage target (None without one) and its
+    `conditioning_key`; `check` raises ConversionError for an architecture the family cannot
+    run; `convert_cond_stage` turns the conditioning weights into folder parts and the
+    `ModelInfo` fields they determine.
+    """
+
+    matches: Callable[[str | None, str | None], bool]
+    check: Callable[..., None]
+    convert_cond_stage: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+    needs_tokenizer: bool = False
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Everything the rest of the code knows about a family."""
+
+    name: str
+    title: str  # what it conditions on, in a few words
+    model_class: type[LatentDiffusionModel]
+    builder: type[ConditionType]  # builds the condition from named inputs
+    conditions: tuple[type[ConditionType], ...]  # condition types a request may carry
+    components: tuple[str, ...]  # folders besides the autoencoder
+    defaults: Defaults = field(default_factory=Defaults)
+    diffusers: tuple[DiffusersLayout, ...] = ()
+    converter: ConverterHook | None = None
+    uses_map: bool = False  # the window offers the map painter
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The named inputs this family takes (`prompt`, `class`, …)."""
+        names: dict[str, None] = {}
+        for kind in (self.builder, *self.conditions):
+            for part in _input_types(kind):
+                names.update((spec.name, None) for spec in part.inputs)
+        return tuple(names)
+
+    def accepts(self, condition: object) -> bool:
+        return isinstance(condition, self.conditions)
+
+    def condition_from_inputs(self, info: ModelInfo, values: Mapping[str, Any], prefix: str = "") -> ConditionType:
+        """The condition for named inputs; RequestError naming an input that is missing or does not apply."""
+        allowed = set(self.input_names)
+        for name, value in values.items():
+            if name not in allowed and _given(value, name):
+                raise RequestError(prefix + name, f"does not apply to a {self.name!r} model")
+        condition = self.builder.from_inputs(info, values, prefix)
+        if condition is None:
+            first = self.builder.inputs[0].name if self.builder.inputs else "input"
+            raise RequestError(prefix + first, f"a {self.name} model {self.builder.required_message()}")
+        return condition
+
+
+def _input_types(kind: type[ConditionType]) -> tuple[type[ConditionType], ...]:
+    slots = getattr(kind, "SLOTS", None)
+    return (kind, *slots) if slots else (kind,)
+
+
+def _given(value: Any, name: str) -> bool:
+    if name == "negative":  # an empty negative prompt is the default, not an input
+        return bool(value)
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0
+    return value is not None
+
+
+_FAMILIES: dict[str, FamilySpec] = {}
+
+
+def register(spec: FamilySpec) -> FamilySpec:
+    """Add a family (called once by the family's module); a second spec of the same name is a bug."""
+    if spec.name in _FAMILIES and _FAMILIES[spec.name] is not spec:
+        raise ValueError(f"family {spec.name!r} is registered twice")
+    _FAMILIES[spec.name] = spec
+    return spec
+
+
+def _load_built_ins() -> None:
+    importlib.import_module(BUILT_IN)
+
+
+def families() -> dict[str, FamilySpec]:
+    """Every registered family by name."""
+    _load_built_ins()
+    return dict(_FAMILIES)
+
+
+def family_names() -> tuple[str, ...]:
+    return tuple(families())
+
+
+def get_family(name: str) -> FamilySpec | None:
+    """The family called `name`, or None."""
+    return families().get(name)
+
+
+def family_of_pipeline(pipeline: str | None) -> tuple[FamilySpec, DiffusersLayout] | None:
+    """The family that reads a diffusers pipeline class as is, with that layout's settings."""
+    for spec in families().values():
+        for layout in spec.diffusers:
+            if layout.pipeline == pipeline:
+                return spec, layout
+    return None
+
+
+def diffusers_pipelines() -> tuple[str, ...]:
+    """Every diffusers pipeline class some family reads."""
+    return tuple(layout.pipeline for spec in families().values() for layout in spec.diffusers)
