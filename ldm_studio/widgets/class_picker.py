@@ -19,7 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.core.condition_types import ClassCondition, ConditionType
+from ldm_studio.core.errors import RequestError
 from ldm_studio.core.labels import load_label_set
+from ldm_studio.core.model_folder import ModelInfo
 
 
 @cache
@@ -120,3 +123,32 @@ class ClassPicker(QWidget):
         more = f" and {len(self._order) - 4} more" if len(self._order) > 4 else ""
         batch = f" — a batch of {len(self._order)}" if len(self._order) > 1 else ""
         self.summary.setText(f"{shown}{more}{batch}")
+
+    # --- the conditioning panel's editor protocol (widgets.condition_editors) -------------------
+
+    title = "Class"
+    restored_name = "class"
+
+    def condition(self, required: bool) -> ClassCondition | None:
+        ids = self.class_ids()
+        if not ids:
+            if required:
+                raise RequestError("class", "tick at least one class")
+            return None
+        return ClassCondition(tuple(ids))
+
+    def restore(self, condition: ConditionType) -> str | None:
+        assert isinstance(condition, ClassCondition)
+        self.set_class_ids(list(condition.class_ids))
+        if self.class_ids() != list(condition.class_ids):
+            return f"class {list(condition.class_ids)} (not in this model's class list)"
+        return None
+
+    def reset(self) -> None:
+        self.clear()
+
+    def set_model(self, info: ModelInfo | None, optional: bool) -> None:
+        pass
+
+    def image_count(self) -> int | None:
+        return len(self._order) if len(self._order) > 1 else None

@@ -2,104 +2,80 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QPlainTextEdit,
-    QTabWidget,
-    QWidget,
-)
+from PySide6.QtWidgets import QTabWidget, QWidget
 
-from ldm_studio.core.errors import RequestError
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import (
+from ldm_studio.core.condition_types import (
     ClassCondition,
     CombinedCondition,
-    Condition,
+    ConditionType,
+    SemanticMapCondition,
     TextCondition,
     UnconditionalCondition,
 )
-from ldm_studio.widgets.class_picker import ClassPicker
-from ldm_studio.widgets.map_painter.panel import MapTab
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.families.registry import FamilySpec, get_family
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.requests import Condition
+from ldm_studio.widgets.condition_editors import EDITORS, ConditionEditor, PromptTab
 
-TAB_FOR_FAMILY = {"text": 0, "class": 1, "semantic": 2, "uncond": 3}
-TABS_FOR_FAMILY = {**{family: (tab,) for family, tab in TAB_FOR_FAMILY.items()}, "multi": (0, 1, 2)}
-
-
-class PromptTab(QWidget):
-    """Prompt and negative prompt of a text model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.prompt = QPlainTextEdit(placeholderText="A painting of a red fox in the snow")
-        self.prompt.setTabChangesFocus(True)
-        self.prompt.setMinimumHeight(60)
-        self.negative = QLineEdit(placeholderText="What guidance steers away from (optional)")
-        form = QFormLayout(self)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.addRow("Prompt", self.prompt)
-        form.addRow("Negative", self.negative)
+__all__ = ["ConditioningPanel", "PromptTab"]
 
 
 class ConditioningPanel(QTabWidget):
-    """Tabs for text, class, semantic map and none; only the loaded family's tab is shown."""
+    """One tab per condition type's editor; only the loaded family's inputs are shown."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.text = PromptTab()
-        self.classes = ClassPicker()
-        self.map = MapTab()
-        self.none = QLabel("This model takes no input: every image comes from its seed alone.")
-        self.none.setWordWrap(True)
-        self.none.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.addTab(self.text, "Prompt")
-        self.addTab(self.classes, "Class")
-        self.addTab(self.map, "Semantic map")
-        self.addTab(self.none, "Unconditional")
-        self.family: str | None = None
-        self.set_family("text")
+        self.editors: dict[type[ConditionType], QWidget] = {kind: factory() for kind, factory in EDITORS.items()}
+        for editor in self.editors.values():
+            self.addTab(editor, editor.title)
+        # the built-in editors by name, for the window and its tests
+        self.text = self.editors[TextCondition]
+        self.classes = self.editors[ClassCondition]
+        self.map = self.editors[SemanticMapCondition]
+        self.none = self.editors[UnconditionalCondition]
+        self.spec: FamilySpec | None = None
+        self.set_family(get_family("text"))
 
-    def set_family(self, family: str | None, info: ModelInfo | None = None) -> None:
-        """Show the one tab this family uses (all stay reachable before a model is loaded)."""
-        self.family = family
-        shown = TABS_FOR_FAMILY.get(family or "", ())
-        for index in range(self.count()):
-            self.setTabVisible(index, not shown or index in shown)
+    @property
+    def family(self) -> str | None:
+        return self.spec.name if self.spec is not None else None
+
+    def shown(self) -> tuple[type[ConditionType], ...]:
+        """The condition types whose editors the loaded family uses."""
+        return self.spec.input_types if self.spec is not None else ()
+
+    def set_family(self, spec: FamilySpec | str | None, info: ModelInfo | None = None) -> None:
+        """Show the tabs of this family's inputs (all stay reachable before a model is loaded)."""
+        self.spec = get_family(spec) if isinstance(spec, str) else spec
+        shown = self.shown()
+        optional = self.spec is not None and self.spec.is_combined
+        for kind, editor in self.editors.items():
+            self.setTabVisible(self.indexOf(editor), not shown or kind in shown)
+            editor.set_model(info if kind in shown else None, optional)
         if shown:
-            self.setCurrentIndex(shown[0])  # multi: the prompt first, as a person starts
-        self.map.set_model(family, info)
+            self.setCurrentWidget(self.editors[shown[0]])  # multi: the prompt first, as a person starts
+
+    def editor(self, kind: type[ConditionType]) -> ConditionEditor | None:
+        return self.editors.get(kind)  # type: ignore[return-value]
 
     def image_count(self) -> int | None:
         """A batch size the condition dictates (several classes), else None."""
-        if self.family in ("class", "multi") and len(self.classes.class_ids()) > 1:
-            return len(self.classes.class_ids())
-        return None
+        counts = [self.editors[kind].image_count() for kind in self.shown()]
+        return next((c for c in counts if c is not None), None)
 
     def condition(self) -> Condition:
-        """The condition for the current family; a RequestError says what is missing."""
-        family = self.family
-        if family == "text":
-            return TextCondition(self.text.prompt.toPlainText().strip(), self.text.negative.text().strip())
-        if family == "class":
-            ids = self.classes.class_ids()
-            if not ids:
-                raise RequestError("class", "tick at least one class")
-            return ClassCondition(tuple(ids))
-        if family == "semantic":
-            return self.map.map_condition(required=True)
-        if family == "multi":  # every part optional: what is left empty gets the model's null input
-            prompt, negative = self.text.prompt.toPlainText().strip(), self.text.negative.text().strip()
-            ids = self.classes.class_ids()
-            return CombinedCondition(
-                TextCondition(prompt, negative) if prompt or negative else None,
-                ClassCondition(tuple(ids)) if ids else None,
-                self.map.map_condition(required=False),
-            )
-        if family == "uncond":
-            return UnconditionalCondition()
-        raise RequestError("model", "open a model first (Ctrl+O)")
+        """The condition for the loaded family; a RequestError says what is missing."""
+        if self.spec is None:
+            raise RequestError("model", "open a model first (Ctrl+O)")
+        shown = self.shown()
+        if not self.spec.is_combined:
+            condition = self.editors[shown[0]].condition(required=True)
+            assert condition is not None
+            return condition
+        # every part optional: what is left empty gets the model's null input
+        parts = [p for kind in shown if (p := self.editors[kind].condition(required=False)) is not None]
+        return CombinedCondition.of(parts)
 
     def state(self) -> dict:
         return {

@@ -12,20 +12,11 @@ from ldm_studio.core.errors import LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.model_hash import model_hash
 from ldm_studio.core.recipe import RestoredRecipe
-from ldm_studio.core.requests import (
-    ClassCondition,
-    CombinedCondition,
-    Condition,
-    SamplerSettings,
-    SemanticMapCondition,
-    TextCondition,
-    UnconditionalCondition,
-)
+from ldm_studio.core.requests import Condition, SamplerSettings
 from ldm_studio.core.samplers import SAMPLERS
+from ldm_studio.widgets.condition_editors import restore_into
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel
 from ldm_studio.widgets.sampler_panel import SamplerPanel
-
-FAMILY_OF = {TextCondition: "text", ClassCondition: "class", SemanticMapCondition: "semantic"}
 
 
 @dataclass
@@ -60,45 +51,26 @@ def apply_recipe(
 
 
 def _apply_condition(condition: Condition, panel: ConditioningPanel, result: RestoreResult) -> None:
-    parts = condition.parts() if isinstance(condition, CombinedCondition) else (condition,)
+    """Each part into its editor; editors the recipe does not use are reset (no stale inputs)."""
+    parts = condition.parts()
+    used = {type(part) for part in parts}
     for part in parts:
-        if isinstance(part, TextCondition):
-            panel.text.prompt.setPlainText(part.prompt)
-            panel.text.negative.setText(part.negative)
-            result.restored.append("prompt")
-        elif isinstance(part, ClassCondition):
-            panel.classes.set_class_ids(list(part.class_ids))
-            if panel.classes.class_ids() == list(part.class_ids):
-                result.restored.append("class")
-            else:
-                result.not_restored.append(f"class {list(part.class_ids)} (not in the ImageNet list)")
-        elif isinstance(part, SemanticMapCondition):
-            try:
-                set_semantic_map(panel, part)
-                result.restored.append("semantic map")
-            except (LdmStudioError, ValueError) as exc:
-                result.not_restored.append(f"semantic map ({exc})")
-        elif not isinstance(part, UnconditionalCondition):
+        editor = panel.editor(type(part))
+        if editor is None:
             result.not_restored.append(f"{type(part).__name__} input")
-    family = panel.family
-    wanted = {FAMILY_OF[type(p)] for p in parts if type(p) in FAMILY_OF}
-    if family and wanted and family not in wanted and not isinstance(condition, CombinedCondition):
-        kinds = "/".join(sorted(wanted))
-        result.not_restored.append(f"the image's {kinds} input is set, but the loaded model is {family}")
-
-
-def set_semantic_map(panel: ConditioningPanel, condition: SemanticMapCondition) -> None:
-    """Hand the map to the semantic tab: the map painter's `set_map` when it has one, else the file tab's fields."""
-    tab = panel.map
-    setter = getattr(tab, "set_map", None)
-    if callable(setter):
-        setter(condition.label_map, condition.label_set)
-        return
-    tab.label_set = condition.label_set
-    tab.label_map = condition.label_map
-    height, width = condition.label_map.shape[:2]
-    tab.info.setText(f"From the image's recipe: {width}×{height}, {condition.label_set}")
-    tab.thumbnail.clear()
+            continue
+        problem = restore_into(editor, part)
+        if problem is not None:
+            result.not_restored.append(problem)
+        elif editor.restored_name:
+            result.restored.append(editor.restored_name)
+    for kind, editor in panel.editors.items():
+        if kind not in used:
+            editor.reset()
+    spec = panel.spec
+    if spec is not None and not any(spec.accepts(part) for part in parts) and not spec.accepts(condition):
+        kinds = "/".join(sorted(part.kind for part in parts))
+        result.not_restored.append(f"the image's {kinds} input is set, but the loaded model is {spec.name}")
 
 
 def _apply_settings(settings: SamplerSettings, panel: SamplerPanel, result: RestoreResult) -> None:

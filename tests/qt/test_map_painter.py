@@ -39,7 +39,7 @@ def tab(qtbot):
     widget.resize(620, 1100)
     widget.show()
     qtbot.waitExposed(widget)
-    widget.set_model("semantic", SimpleNamespace(label_set="coco-stuff-182", resolution=64))
+    widget.set_model(SimpleNamespace(label_set="coco-stuff-182", resolution=64), optional=False)
     widget.canvas.fit()
     return widget
 
@@ -166,7 +166,7 @@ def test_label_set_change_translates_the_map(qtbot, tab):
     ade = load_label_set("ade20k-150")
     tab.apply_template("Clouds, snowy peaks, forest")
     painted = tab.document.indices.copy()
-    tab.set_model("semantic", SimpleNamespace(label_set="ade20k-150", resolution=64))
+    tab.set_model(SimpleNamespace(label_set="ade20k-150", resolution=64), optional=False)
     assert tab.label_set == "ade20k-150" and tab.document.label_set == "ade20k-150"
     assert tab.document.indices[painted == TREE].tolist() == [ade.index_of("tree")] * int((painted == TREE).sum())
     assert (tab.document.indices[painted == SKY] == ade.index_of("sky")).all()

@@ -68,12 +68,21 @@ class FamilySpec:
     uses_map: bool = False  # the window offers the map painter
 
     @property
+    def is_combined(self) -> bool:
+        """Takes any subset of its inputs (each optional), rather than exactly one condition."""
+        return len(self.input_types) > 1
+
+    @property
+    def input_types(self) -> tuple[type[ConditionType], ...]:
+        """The single condition types a person fills in for this family (one editor each)."""
+        return _input_types(self.builder)
+
+    @property
     def input_names(self) -> tuple[str, ...]:
         """The named inputs this family takes (`prompt`, `class`, …)."""
         names: dict[str, None] = {}
-        for kind in (self.builder, *self.conditions):
-            for part in _input_types(kind):
-                names.update((spec.name, None) for spec in part.inputs)
+        for kind in self.input_types:
+            names.update((spec.name, None) for spec in kind.inputs)
         return tuple(names)
 
     def accepts(self, condition: object) -> bool:
@@ -94,7 +103,7 @@ class FamilySpec:
 
 def _input_types(kind: type[ConditionType]) -> tuple[type[ConditionType], ...]:
     slots = getattr(kind, "SLOTS", None)
-    return (kind, *slots) if slots else (kind,)
+    return tuple(slots) if slots else (kind,)
 
 
 def _given(value: Any, name: str) -> bool:

@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
+from ldm_studio.core.families.registry import get_family
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.widgets.map_painter.live import LiveGenerator
-from ldm_studio.widgets.map_painter.panel import MAP_FAMILIES, MapTab
+from ldm_studio.widgets.map_painter.panel import MapTab
 from ldm_studio.widgets.map_painter.workspace import CanvasArea
 
 if TYPE_CHECKING:
     from ldm_studio.widgets.main_window import MainWindow
 
-__all__ = ["MAP_FAMILIES", "CanvasArea", "LiveGenerator", "MapPainterHook", "MapTab", "install_map_painter"]
+__all__ = ["CanvasArea", "LiveGenerator", "MapPainterHook", "MapTab", "install_map_painter"]
 
 
 class MapPainterHook(QObject):
@@ -46,8 +47,9 @@ class MapPainterHook(QObject):
         self.area.set_output_image(image)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
-        self.area.set_map_model(info.family in MAP_FAMILIES)
-        if info.family == "multi":  # the map is optional there: the painter appears when its tab is picked
+        spec = get_family(info.family)
+        self.area.set_map_model(spec is not None and spec.uses_map)
+        if spec is not None and spec.uses_map and spec.is_combined:  # an optional map: shown when its tab is picked
             self.area.set_mode("Output")
 
     def _on_tab(self, index: int) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.core.condition_types import ConditionType, SemanticMapCondition
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.label_translation import translate_map
 from ldm_studio.core.labels import LabelSet, load_label_set
@@ -31,14 +32,12 @@ from ldm_studio.core.map_document import LabelMap
 from ldm_studio.core.map_files import OpenedMap, open_map_image
 from ldm_studio.core.map_templates import make_template, template_names
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import SemanticMapCondition
 from ldm_studio.core.semantic_maps import write_map_file
 from ldm_studio.widgets.map_painter.editor import MapEditor
 from ldm_studio.widgets.map_painter.palette import PaletteView
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
 DEFAULT_SIZE = 256
-MAP_FAMILIES = ("semantic", "multi")
 # what the eraser paints and a fresh map holds: the sky, as in GauGAN
 BACKGROUND_NAMES = {"coco-stuff-182": "sky-other", "ade20k-150": "sky"}
 FIRST_LABEL_NAMES = {"coco-stuff-182": "grass", "ade20k-150": "grass"}
@@ -55,7 +54,6 @@ class MapTab(QWidget):
         super().__init__(parent)
         self.label_set = DEFAULT_LABEL_SET
         self.labels: LabelSet = load_label_set(self.label_set)
-        self.family: str | None = None
         self.background = self.labels.index_of(BACKGROUND_NAMES[self.label_set])
         self.document = LabelMap(DEFAULT_SIZE, DEFAULT_SIZE, self.label_set, fill=self.background)
         self.editor = MapEditor(self.document, self.labels)
@@ -129,12 +127,15 @@ class MapTab(QWidget):
 
     # --- model --------------------------------------------------------------------------------
 
-    def set_model(self, family: str | None, info: ModelInfo | None = None) -> None:
-        """Follow the loaded model: its label set (translating a painted map) and its map resolution."""
-        self.family = family
-        self.use_map_box.setVisible(family == "multi")
-        self.editor.set_keys_enabled(family in MAP_FAMILIES)
-        if info is None or family not in MAP_FAMILIES:
+    def set_model(self, info: ModelInfo | None, optional: bool) -> None:
+        """Follow the loaded model: its label set (translating a painted map) and its map resolution.
+
+        `info` is None when the loaded model takes no map; `optional` when the map is one of
+        several optional inputs (a "use the map" box then decides).
+        """
+        self.use_map_box.setVisible(info is not None and optional)
+        self.editor.set_keys_enabled(info is not None)
+        if info is None:
             return
         label_set = info.label_set or DEFAULT_LABEL_SET
         size = info.resolution
@@ -177,6 +178,27 @@ class MapTab(QWidget):
     def label_map(self) -> np.ndarray | None:
         """The painted map, or None while nothing has been painted, opened or templated."""
         return None if self.document.blank else self.document.indices.copy()
+
+    # --- the conditioning panel's editor protocol (widgets.condition_editors) -------------------
+
+    title = "Semantic map"
+    restored_name = "semantic map"
+
+    def condition(self, required: bool) -> SemanticMapCondition | None:
+        return self.map_condition(required)
+
+    def restore(self, condition: ConditionType) -> str | None:
+        assert isinstance(condition, SemanticMapCondition)
+        self.set_map(condition.label_map, condition.label_set)
+        return None
+
+    def reset(self) -> None:
+        if not self.document.blank:
+            self._new_document(*self.document.shape)
+        self.use_map_box.setChecked(False)
+
+    def image_count(self) -> int | None:
+        return None
 
     def map_condition(self, required: bool) -> SemanticMapCondition | None:
         """The map for a request; `required` (semantic models) turns "no map" into a RequestError."""
