@@ -112,6 +112,10 @@ class ConditionType:
         """The single conditions this one consists of (itself, unless combined)."""
         return (self,)
 
+    def output_size(self, info: ModelInfo) -> tuple[int, int] | None:
+        """The (width, height) this condition fixes for the output (an image to upscale), else None."""
+        return None
+
     def file_label(self) -> str:
         """A few words for file names."""
         return type(self).__name__.removesuffix("Condition").lower()
@@ -490,3 +494,8 @@ def condition_a1111(data: Mapping[str, Any]) -> A1111Text:
     cls = CONDITION_KINDS.get(data.get("kind", ""))
     return cls.a1111(data) if cls is not None else A1111Text()
 
+
+
+# The picture inputs (image-to-image start, super-resolution and inpainting conditions) register
+# their named inputs and kinds too; imported last, as they build on the classes above.
+from ldm_studio.core import image_inputs as _image_inputs  # noqa: E402, F401

@@ -24,7 +24,7 @@ from ldm_studio.core.memory import free_device_memory, is_out_of_memory
 from ldm_studio.core.model_folder import read_model_info
 from ldm_studio.core.previews import PreviewPolicy, to_uint8
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings
-from ldm_studio.core.sampling import StepEvent, denoise
+from ldm_studio.core.sampling import Denoising, StepEvent
 
 StepFn = Callable[[StepEvent], None]
 
@@ -85,16 +85,16 @@ class Engine:
             raise RuntimeError("no model loaded")
         self.prepare_thread()
         start = time.perf_counter()
-        last = None
-        for last in denoise(self.model, request, cancel=cancel, preview=preview):
+        run = Denoising(self.model, request, cancel=cancel, preview=preview)
+        for event in run:
             if on_step is not None:
-                on_step(last)
-        assert last is not None
+                on_step(event)
+        assert run.latents is not None
         sampled = time.perf_counter()
-        images = to_uint8(self.decode(last.latents))
+        images = to_uint8(self.model.finish(self.decode(run.latents), request))
         done = time.perf_counter()
         return GenerationResult(
-            images, request, done - start, last.total, {"denoise": sampled - start, "decode": done - sampled}
+            images, request, done - start, run.steps, {"denoise": sampled - start, "decode": done - sampled}
         )
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

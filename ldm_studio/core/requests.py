@@ -23,6 +23,7 @@ from ldm_studio.core.condition_types import (
     UnconditionalCondition,
 )
 from ldm_studio.core.errors import RequestError
+from ldm_studio.core.image_inputs import InitImage
 from ldm_studio.core.samplers import SAMPLER_NAMES
 
 if TYPE_CHECKING:
@@ -66,10 +67,11 @@ class SamplerSettings:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One job: a condition plus sampler settings."""
+    """One job: a condition plus sampler settings, and optionally a picture to start from (image-to-image)."""
 
     condition: Condition
     settings: SamplerSettings
+    init: InitImage | None = None
 
     def for_image(self, index: int) -> GenerationRequest:
         """Image `index` of this batch as a request of its own: seed + index, batch 1, its own class.
@@ -77,7 +79,7 @@ class GenerationRequest:
         The loop seeds every image separately, so this makes the same picture as the batch did.
         """
         settings = replace(self.settings, seed=self.settings.seed + index, batch_size=1)
-        return GenerationRequest(condition_for_image(self.condition, index), settings)
+        return GenerationRequest(condition_for_image(self.condition, index), settings, self.init)
 
     def check_for(self, model: ModelInfo) -> None:
         """Raise RequestError if this request does not fit the model (family, size, its inputs)."""
@@ -95,6 +97,10 @@ class GenerationRequest:
             if value % factor:
                 raise RequestError(name, f"{value} is not a multiple of the model's latent factor {factor}")
         self.condition.check_for(model, self.settings.batch_size)
+        if self.init is not None and spec is not None and "image" in spec.input_names:
+            raise RequestError(
+                "image", f"a {model.family!r} model takes its picture as the condition, not as an image-to-image start"
+            )
 
 
 def _check_int(name: str, value: object, *, low: int, high: int) -> None:
@@ -121,6 +127,7 @@ __all__ = [
     "CombinedCondition",
     "Condition",
     "GenerationRequest",
+    "InitImage",
     "SamplerSettings",
     "SemanticMapCondition",
     "TextCondition",

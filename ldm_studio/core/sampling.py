@@ -4,7 +4,8 @@ Per step it yields a `StepEvent` (step index, timestep, latents, the x0 predicti
 optional preview), checks the cancel flag, and runs classifier-free guidance as one batch
 [uncond, cond]. Noise for image i is drawn from its own CPU generator seeded `seed + i`, and
 so is every later random draw of an ancestral sampler, so image i does not depend on the
-batch size or on the device.
+batch size or on the device. An image-to-image start (`request.init`) enters through
+`img2img.start` and, with a mask, `Start.blend` after each step.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ldm_studio.core import img2img
 from ldm_studio.core.errors import Cancelled
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.samplers import make_scheduler, set_timesteps
@@ -61,6 +63,63 @@ def uses_guidance(model: LatentDiffusionModel, request: GenerationRequest) -> bo
     return request.settings.guidance != 1.0 and model.has_unconditional
 
 
+class Denoising:
+    """The loop for one request, iterated step by step; `latents` is the result once it has run.
+
+    With an image-to-image start fewer steps (maybe none, at strength 0) run, so the result is
+    kept here rather than only on the last event.
+    """
+
+    def __init__(
+        self,
+        model: LatentDiffusionModel,
+        request: GenerationRequest,
+        *,
+        cancel: threading.Event | None = None,
+        preview: PreviewPolicy | None = None,
+    ) -> None:
+        self.model, self.request, self.cancel, self.preview = model, request, cancel, preview
+        self.latents: torch.Tensor | None = None
+        self.steps = 0  # steps that ran
+
+    def __iter__(self) -> Iterator[StepEvent]:
+        model, request, cancel, preview = self.model, self.request, self.cancel, self.preview
+        settings = request.settings
+        request.check_for(model.info)
+        scheduler = make_scheduler(settings.sampler, model.scheduler_config)
+        set_timesteps(scheduler, settings.steps, model.device)
+
+        guided = uses_guidance(model, request)
+        conditioning = model.encode(request.condition, settings.batch_size, guided, request)
+        cond_batch = conditioning.batch(guided)
+        generators = generators_for(settings.seed, settings.batch_size)
+        noise = initial_noise(model.latent_shape(request), generators, model.device, model.dtype)
+        begin = img2img.start(model, scheduler, request, noise)
+        latents, timesteps = begin.latents, begin.timesteps
+        total = len(timesteps)
+        self.latents = latents
+
+        step_kwargs = _step_kwargs(scheduler, settings.eta, generators)
+        for index, t in enumerate(timesteps):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(index)
+            model_input = torch.cat([latents, latents]) if guided else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            noise_pred = _predict(model, model_input, t, cond_batch, guided, settings.batch_size)
+            if guided:
+                uncond, cond = noise_pred.chunk(2)
+                noise_pred = uncond + settings.guidance * (cond - uncond)
+            x_t = latents
+            out = scheduler.step(noise_pred, t, latents, **step_kwargs)
+            latents = begin.blend(scheduler, out.prev_sample, timesteps[index + 1] if index + 1 < total else None)
+            x0 = getattr(out, "pred_original_sample", None)
+            if x0 is None:
+                x0 = _x0_from_noise(scheduler, x_t, noise_pred, t)
+            image = preview.render(model, x0, index, total) if preview is not None else None
+            self.latents, self.steps = latents, index + 1
+            yield StepEvent(index, total, float(t), latents, x0, image)
+
+
 def denoise(
     model: LatentDiffusionModel,
     request: GenerationRequest,
@@ -68,42 +127,12 @@ def denoise(
     cancel: threading.Event | None = None,
     preview: PreviewPolicy | None = None,
 ) -> Iterator[StepEvent]:
-    """Run the sampler step by step; the last event's `latents` are the result.
+    """Run the sampler step by step; the last event's `latents` are the result (see `Denoising`
+    for a start that runs no step).
 
     Raises `Cancelled` at the start of the first step after `cancel` is set.
     """
-    settings = request.settings
-    request.check_for(model.info)
-    scheduler = make_scheduler(settings.sampler, model.scheduler_config)
-    set_timesteps(scheduler, settings.steps, model.device)
-    timesteps = scheduler.timesteps
-    total = len(timesteps)
-
-    guided = uses_guidance(model, request)
-    conditioning = model.encode(request.condition, settings.batch_size, guided, request)
-    cond_batch = conditioning.batch(guided)
-    generators = generators_for(settings.seed, settings.batch_size)
-    latents = initial_noise(model.latent_shape(request), generators, model.device, model.dtype)
-    latents = latents * scheduler.init_noise_sigma
-
-    step_kwargs = _step_kwargs(scheduler, settings.eta, generators)
-    for index, t in enumerate(timesteps):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(index)
-        model_input = torch.cat([latents, latents]) if guided else latents
-        model_input = scheduler.scale_model_input(model_input, t)
-        noise = _predict(model, model_input, t, cond_batch, guided, settings.batch_size)
-        if guided:
-            uncond, cond = noise.chunk(2)
-            noise = uncond + settings.guidance * (cond - uncond)
-        x_t = latents
-        out = scheduler.step(noise, t, latents, **step_kwargs)
-        latents = out.prev_sample
-        x0 = getattr(out, "pred_original_sample", None)
-        if x0 is None:
-            x0 = _x0_from_noise(scheduler, x_t, noise, t)
-        image = preview.render(model, x0, index, total) if preview is not None else None
-        yield StepEvent(index, total, float(t), latents, x0, image)
+    return iter(Denoising(model, request, cancel=cancel, preview=preview))
 
 
 def sample(
@@ -112,12 +141,12 @@ def sample(
     *,
     cancel: threading.Event | None = None,
 ) -> torch.Tensor:
-    """Run the whole loop and decode: images (B, 3, H, W) in [0, 1] on the CPU."""
-    last = None
-    for last in denoise(model, request, cancel=cancel):  # noqa: B007 - the last event is the result
+    """Run the whole loop and decode: images (B, 3, H, W) in [0, 1] on the CPU (masked inputs composited)."""
+    run = Denoising(model, request, cancel=cancel)
+    for _event in run:
         pass
-    assert last is not None
-    return model.decode(last.latents)
+    assert run.latents is not None
+    return model.finish(model.decode(run.latents), request)
 
 
 def _predict(

@@ -173,6 +173,16 @@ class LatentDiffusionModel:
                 self.autoencoder.disable_tiling()
         return (torch.cat(parts) / 2 + 0.5).clamp(0, 1)
 
+    def finish(self, images: torch.Tensor, request: GenerationRequest) -> torch.Tensor:
+        """Decoded images (B, 3, H, W) in [0, 1] → what is written: with a masked image-to-image
+        start, the composite that keeps the unmasked pixels of the input exactly."""
+        init = request.init
+        if init is None or init.mask is None:
+            return images
+        from ldm_studio.core.img2img import composite
+
+        return composite(images, init.image, init.mask)
+
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] → latents as the U-Net sees them (KL: posterior mean × scale)."""
