@@ -308,3 +308,49 @@ def diffusers_text_pipeline(model) -> LDMTextToImagePipeline:
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# --- super-resolution and inpainting families ---------------------------------------------
+
+
+def _tiny_concat_unet(in_channels: int, seed: int):
+    from diffusers import UNet2DModel
+
+    torch.manual_seed(seed)
+    return UNet2DModel(
+        sample_size=8,
+        in_channels=in_channels,
+        out_channels=3,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+
+
+def write_superres_model(folder: Path, seed: int = 0, diffusers_only: bool = False) -> Path:
+    """A superres folder (bsr_sr structure: VQ-f4, U-Net on latent + RGB); `diffusers_only` writes an
+    LDMSuperResolutionPipeline repo like CompVis/ldm-super-resolution-4x-openimages, with its vqvae
+    config's unused `scaling_factor` 0.18215."""
+    unet = _tiny_concat_unet(6, seed)
+    vqvae = tiny_vq_f4(seed)
+    scheduler = compvis_scheduler(0.0015, 0.0155)
+    if diffusers_only:
+        from diffusers import LDMSuperResolutionPipeline
+
+        vqvae.register_to_config(scaling_factor=0.18215)
+        folder.mkdir(parents=True, exist_ok=True)
+        LDMSuperResolutionPipeline(vqvae=vqvae, unet=unet, scheduler=scheduler).save_pretrained(folder)
+        return folder
+    info = _vq_f4_info(folder, "superres", seed, Defaults(sampler="ddim", steps=4, guidance=1.0, eta=1.0))
+    return _write_folder(folder, {"unet": unet, "vqvae": vqvae, "scheduler": scheduler}, info)
+
+
+def write_inpaint_model(folder: Path, seed: int = 0) -> Path:
+    """An inpaint folder (inpainting_big structure: VQ-f4, U-Net on latent + masked-image latent + mask)."""
+    unet = _tiny_concat_unet(7, seed)
+    parts = {"unet": unet, "vqvae": tiny_vq_f4(seed), "scheduler": compvis_scheduler(0.0015, 0.0205)}
+    info = _vq_f4_info(folder, "inpaint", seed, Defaults(sampler="ddim", steps=4, guidance=1.0, eta=0.0))
+    return _write_folder(folder, parts, info)
