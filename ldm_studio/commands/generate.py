@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from ldm_studio.core.condition_types import INPUTS
-from ldm_studio.core.conditions import condition_from_values
+from ldm_studio.core.conditions import condition_from_values, init_from_values
 from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
+from ldm_studio.core.image_inputs import InitImage, default_size, resize_notes
 from ldm_studio.core.model_folder import ModelInfo, read_model_info
 from ldm_studio.core.outputs import save_images
 from ldm_studio.core.requests import (
@@ -50,8 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSettings:
+def settings_from_args(
+    args: argparse.Namespace, info: ModelInfo, size: tuple[int, int] | None = None
+) -> SamplerSettings:
+    """Settings from the options; an unset width/height is `size` (what a picture input implies), else the model's."""
     d = info.defaults
+    width, height = size or (info.resolution, info.resolution)
     return SamplerSettings(
         sampler=args.sampler or d.sampler,
         steps=args.steps if args.steps is not None else d.steps,
@@ -59,14 +64,22 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
         eta=args.eta if args.eta is not None else d.eta,
         seed=args.seed if args.seed is not None else random_seed(),
         batch_size=args.batch,
-        width=args.width or info.resolution,
-        height=args.height or info.resolution,
+        width=args.width or width,
+        height=args.height or height,
     )
 
 
+def _input_values(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, spec.cli.get("dest", name)) for name, spec in INPUTS.items()}
+
+
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
-    values = {name: getattr(args, spec.cli.get("dest", name)) for name, spec in INPUTS.items()}
-    return condition_from_values(info, values, option_prefix="--")
+    return condition_from_values(info, _input_values(args), option_prefix="--")
+
+
+def init_from_args(args: argparse.Namespace, info: ModelInfo) -> InitImage | None:
+    """The image-to-image start of `--image/--mask/--strength` (None for superres/inpaint models)."""
+    return init_from_values(info, _input_values(args), option_prefix="--")
 
 
 def resolve_model(args: argparse.Namespace) -> Path:
@@ -91,8 +104,12 @@ def resolve_model(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     info = read_model_info(resolve_model(args))
-    request = GenerationRequest(condition_from_args(args, info), settings_from_args(args, info))
+    condition, init = condition_from_args(args, info), init_from_args(args, info)
+    request = GenerationRequest(condition, settings_from_args(args, info, default_size(info, condition, init)), init)
     request.check_for(info)
+    if not args.quiet:
+        for note in resize_notes(request, info):
+            print(f"note: {note}", file=sys.stderr)
     choice = choose_device(args.device, args.dtype)
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)

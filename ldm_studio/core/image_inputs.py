@@ -295,6 +295,25 @@ def default_size(info: ModelInfo, condition: ConditionType, init: InitImage | No
     return max(f, width // f * f), max(f, height // f * f)
 
 
+def resize_notes(request: Any, info: ModelInfo) -> list[str]:
+    """A line for each picture input that will be resized to the output (the warning a person sees)."""
+    s = request.settings
+    pictures = [("image", request.init.image), ("mask", request.init.mask)] if request.init is not None else []
+    condition = request.condition
+    if isinstance(condition, InpaintCondition):
+        pictures += [("image", condition.image), ("mask", condition.mask)]
+    notes = []
+    for name, arr in pictures:
+        if arr is not None and arr.shape[:2] != (s.height, s.width):
+            notes.append(f"the {name} ({arr.shape[1]}x{arr.shape[0]}) is resized to {s.width}x{s.height}")
+    if isinstance(condition, SuperResCondition):
+        f = info.latent_factor
+        height, width = condition.image.shape[:2]
+        if (width, height) != (s.width // f, s.height // f):
+            notes.append(f"the image ({width}x{height}) is resized to {s.width // f}x{s.height // f} (output / {f})")
+    return notes
+
+
 # --- the image conditions --------------------------------------------------------------------------
 
 

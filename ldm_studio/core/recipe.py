@@ -6,8 +6,10 @@ Each PNG carries two text chunks:
   then `Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., Size: WxH, Model hash: ..., Model: ...`),
   so other tools and image sites show it;
 - `ldm_studio`, the complete JSON recipe: model name and content hash, family, every
-  conditioning input (a semantic map embedded as an indexed PNG), sampler settings, the
-  image's own seed and batch index, device, dtype and library versions.
+  conditioning input (a semantic map embedded as an indexed PNG), the image-to-image start
+  (`init`: strength, the input picture as a PNG copy ≤ 512 px with its original size and
+  sha256, the mask), sampler settings, the image's own seed and batch index, device, dtype
+  and library versions. A1111's `Denoising strength` carries the strength.
 
 A recipe describes one image: image i of a batch is remade by seed + i with batch size 1
 (the sampling loop draws each image's noise from its own generator).
@@ -29,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from ldm_studio import __version__
 from ldm_studio.core.condition_types import condition_a1111, condition_from_json, condition_to_json
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
+from ldm_studio.core.image_inputs import InitImage
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
     ClassCondition,
@@ -50,7 +53,7 @@ def build_recipe(
     """The JSON recipe of image `index` of `request`."""
     single = request.for_image(index)
     condition, settings = single.condition, single.settings
-    return {
+    recipe = {
         "version": RECIPE_VERSION,
         "model": {"name": info.name, "hash": model_hash, "family": info.family, "path": str(info.path)},
         "condition": condition_to_json(condition, info.class_names),
@@ -64,6 +67,9 @@ def build_recipe(
             "python": platform.python_version(),
         },
     }
+    if single.init is not None:
+        recipe["init"] = single.init.to_json()
+    return recipe
 
 
 # --- AUTOMATIC1111 "parameters" --------------------------------------------------------------
@@ -85,6 +91,8 @@ def format_a1111(recipe: dict[str, Any]) -> str:
     }
     if s.get("eta"):
         fields["Eta"] = _number(s["eta"])
+    if recipe.get("init"):
+        fields["Denoising strength"] = _number(recipe["init"]["strength"])
     fields.update(text.fields)
     lines = [prompt]
     if negative:
@@ -146,11 +154,13 @@ class RestoredRecipe:
     model_hash: str | None = None
     recipe: dict[str, Any] | None = None
     not_restored: list[str] = field(default_factory=list)
+    init: InitImage | None = None  # the image-to-image start (our recipes embed its picture)
+    strength: float | None = None  # the strength, also when only A1111's `Denoising strength` gives it
 
     def request(self) -> GenerationRequest:
         if self.condition is None or self.settings is None:
             raise LdmStudioError("this image's metadata does not describe a complete request")
-        return GenerationRequest(self.condition, self.settings)
+        return GenerationRequest(self.condition, self.settings, self.init)
 
 
 def read_png_recipe(path: str | Path) -> RestoredRecipe:
@@ -181,6 +191,11 @@ def recipe_from_json(recipe: dict[str, Any]) -> RestoredRecipe:
         raise ValueError(f"recipe version {recipe.get('version')!r} is not {RECIPE_VERSION}")
     settings = SamplerSettings(**recipe["settings"])
     model = recipe.get("model", {})
+    init = InitImage.from_json(recipe["init"]) if recipe.get("init") else None
+    not_restored = []
+    if init is not None and init.original_size is not None:
+        width, height = init.original_size
+        not_restored.append(f"the input picture at its original {width}x{height} (the recipe holds a smaller copy)")
     return RestoredRecipe(
         "ldm_studio",
         condition_from_json(recipe["condition"]),
@@ -188,6 +203,9 @@ def recipe_from_json(recipe: dict[str, Any]) -> RestoredRecipe:
         model.get("name"),
         model.get("hash"),
         recipe,
+        not_restored,
+        init,
+        None if init is None else init.strength,
     )
 
 
@@ -219,6 +237,18 @@ def recipe_from_a1111(text: str) -> RestoredRecipe:
         match = re.fullmatch(r"(\d+)x(\d+)", fields.pop("Size").strip())
         if match:
             values["width"], values["height"] = int(match[1]), int(match[2])
+    strength = None
+    if "Denoising strength" in fields:
+        value = fields.pop("Denoising strength")
+        try:
+            strength = float(value)
+            if not 0.0 <= strength <= 1.0:
+                raise ValueError(value)
+        except ValueError:
+            strength = None
+            not_restored.append(f"Denoising strength {value!r} (not a number from 0 to 1)")
+        else:
+            not_restored.append("the input picture (A1111 text does not hold it)")
     condition: Condition | None = None
     if "Class" in fields:
         try:
@@ -235,7 +265,7 @@ def recipe_from_a1111(text: str) -> RestoredRecipe:
     except LdmStudioError as exc:
         not_restored.append(str(exc))
         settings = None
-    return RestoredRecipe("a1111", condition, settings, model_name, model_hash, None, not_restored)
+    return RestoredRecipe("a1111", condition, settings, model_name, model_hash, None, not_restored, None, strength)
 
 
 def recipe_chunks(recipe: dict[str, Any]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Batch specs: rows written by hand (JSON, JSONL, CSV) or a sweep, expanded into image jobs.
 
-Row fields are named like the `generate` options: prompt, negative, class, map, seed, steps,
-sampler, guidance, eta, batch, width, height. A missing field takes the spec's `defaults`,
+Row fields are named like the `generate` options: prompt, negative, class, map, image, mask,
+strength, seed, steps, sampler, guidance, eta, batch, width, height (file inputs relative to
+the spec file; a picture input sets the default size). A missing field takes the spec's `defaults`,
 then the model's. A sweep (`{"sweep": {"prompt": [...], "seed": [...], ...}}`) is the
 product of its axes, like an X/Y plot; it also gets a contact sheet.
 
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.condition_types import INPUTS
-from ldm_studio.core.conditions import condition_from_values
+from ldm_studio.core.conditions import condition_from_values, init_from_values
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
+from ldm_studio.core.image_inputs import default_size
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings, random_seed
 
@@ -198,6 +200,8 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
             path = Path(str(value)).expanduser()
             inputs[name] = path if path.is_absolute() else spec.source.parent / path
     condition = condition_from_values(info, inputs)
+    init = init_from_values(info, inputs)
+    width, height = default_size(info, condition, init) or (info.resolution, info.resolution)
     d = info.defaults
     settings = SamplerSettings(
         sampler=typed.get("sampler", d.sampler),
@@ -207,10 +211,10 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
         # a sweep keeps one seed for every cell, so only the swept values differ between them
         seed=typed.get("seed", base_seed if spec.is_sweep else base_seed + row.number),
         batch_size=typed.get("batch", 1),
-        width=typed.get("width", info.resolution),
-        height=typed.get("height", info.resolution),
+        width=typed.get("width", width),
+        height=typed.get("height", height),
     )
-    request = GenerationRequest(condition, settings)
+    request = GenerationRequest(condition, settings, init)
     request.check_for(info)
     return request
 
