@@ -23,6 +23,7 @@ from ldm_studio.core.condition_types import (
     UnconditionalCondition,
 )
 from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.core.image_inputs import InpaintCondition, SuperResCondition
 from ldm_studio.core.model_folder import ModelInfo
 
 
@@ -115,8 +116,22 @@ def _map_editor() -> QWidget:
     return MapTab()
 
 
+def _upscale_editor() -> QWidget:
+    from ldm_studio.widgets.image_input import UpscaleTab
+
+    return UpscaleTab()
+
+
+def _inpaint_editor() -> QWidget:
+    from ldm_studio.widgets.image_input import InpaintTab
+
+    return InpaintTab()
+
+
 EDITORS[ClassCondition] = _class_editor
 EDITORS[SemanticMapCondition] = _map_editor
+EDITORS[SuperResCondition] = _upscale_editor
+EDITORS[InpaintCondition] = _inpaint_editor
 
 
 @editor_for(UnconditionalCondition)

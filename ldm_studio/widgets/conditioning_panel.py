@@ -14,9 +14,11 @@ from ldm_studio.core.condition_types import (
 )
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.registry import FamilySpec, get_family
+from ldm_studio.core.image_inputs import InitImage
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import Condition
 from ldm_studio.widgets.condition_editors import EDITORS, ConditionEditor, PromptTab
+from ldm_studio.widgets.image_input import InitImageTab, PictureTab
 
 __all__ = ["ConditioningPanel", "PromptTab"]
 
@@ -34,6 +36,9 @@ class ConditioningPanel(QTabWidget):
         self.classes = self.editors[ClassCondition]
         self.map = self.editors[SemanticMapCondition]
         self.none = self.editors[UnconditionalCondition]
+        # image-to-image: a start picture for every family whose condition is not itself a picture
+        self.image = InitImageTab()
+        self.addTab(self.image, self.image.title)
         self.spec: FamilySpec | None = None
         self.set_family(get_family("text"))
 
@@ -53,8 +58,26 @@ class ConditioningPanel(QTabWidget):
         for kind, editor in self.editors.items():
             self.setTabVisible(self.indexOf(editor), not shown or kind in shown)
             editor.set_model(info if kind in shown else None, optional)
+        self.setTabVisible(self.indexOf(self.image), self.takes_init)
         if shown:
             self.setCurrentWidget(self.editors[shown[0]])  # multi: the prompt first, as a person starts
+
+    @property
+    def takes_init(self) -> bool:
+        """Whether the Image tab applies: the family's condition is not itself a picture."""
+        return self.spec is None or "image" not in self.spec.input_names
+
+    def picture_tab(self) -> PictureTab:
+        """Where a picture sent to the panel goes: the family's own picture editor, else the Image tab."""
+        for kind in self.shown():
+            editor = self.editors[kind]
+            if isinstance(editor, PictureTab):
+                return editor
+        return self.image
+
+    def init(self) -> InitImage | None:
+        """The image-to-image start in the Image tab (None when empty or when the family takes no start)."""
+        return self.image.init() if self.takes_init else None
 
     def editor(self, kind: type[ConditionType]) -> ConditionEditor | None:
         return self.editors.get(kind)  # type: ignore[return-value]

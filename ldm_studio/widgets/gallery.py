@@ -40,6 +40,7 @@ class HistoryGallery(QListWidget):
     """Thumbnails; double-click or "Show" opens one on the canvas."""
 
     open_requested = Signal(str)
+    use_as_input = Signal(str)  # "Use as input": start the next image from this one
     message = Signal(str)
 
     def __init__(self, folder: Path | None = None, parent: QWidget | None = None) -> None:
@@ -150,6 +151,7 @@ class HistoryGallery(QListWidget):
         paths = self.selected_paths() or [path]
         menu = QMenu(self)
         menu.addAction("Show", lambda: self.open_requested.emit(path))
+        menu.addAction("Use as input", lambda: self.use_as_input.emit(path))
         menu.addAction("Copy image", lambda: self.copy_image(path))
         menu.addAction("Open history folder", self.open_folder)
         menu.addSeparator()

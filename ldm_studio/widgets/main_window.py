@@ -7,6 +7,7 @@ runs model code.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -38,6 +39,7 @@ from ldm_studio.widgets.canvas import ImageCanvas
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
+from ldm_studio.widgets.image_input import PictureTab
 from ldm_studio.widgets.map_painter import install_map_painter
 from ldm_studio.widgets.model_picker import ModelPicker
 from ldm_studio.widgets.models_dialog import ModelsDialog
@@ -216,6 +218,10 @@ class MainWindow(QMainWindow):
         self.progress.cancel_requested.connect(self.cancel)
         self.model_picker.model_chosen.connect(self.open_model)
         self.gallery.open_requested.connect(self.show_file)
+        self.gallery.use_as_input.connect(self.use_as_input)
+        for tab in (self.conditioning.image, *self.conditioning.editors.values()):
+            if isinstance(tab, PictureTab):
+                tab.message.connect(self.show_error)
         self.gallery.message.connect(self.show_message)
         self.welcome.use_demo.connect(self.open_model)
         self.welcome.get_models.connect(self.show_models)
@@ -237,7 +243,10 @@ class MainWindow(QMainWindow):
         try:
             condition = self.conditioning.condition()
             settings = self.sampler.settings(random_seed, self.conditioning.image_count())
-            request = GenerationRequest(condition, settings)
+            fixed = condition.output_size(info)  # an upscale's output follows its input picture
+            if fixed is not None:
+                settings = replace(settings, width=fixed[0], height=fixed[1])
+            request = GenerationRequest(condition, settings, self.conditioning.init())
             request.check_for(info)
         except RequestError as exc:
             self.show_error(str(exc))
@@ -459,6 +468,15 @@ class MainWindow(QMainWindow):
         if result.not_restored or result.model_note:
             self.error_label.setText(self.last_restore)
             self.error_label.show()
+        return True
+
+    def use_as_input(self, path: str) -> bool:
+        """Put a picture (a history image) into the loaded family's picture input and show that tab."""
+        tab = self.conditioning.picture_tab()
+        if not tab.load_file(path):
+            return False
+        self.conditioning.setCurrentWidget(tab)
+        self.show_message(f"{Path(path).name} is the input picture ({tab.title} tab)")
         return True
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -44,6 +44,9 @@ def apply_recipe(
     result = RestoreResult(not_restored=list(recipe.not_restored))
     if recipe.condition is not None:
         _apply_condition(recipe.condition, conditioning, result)
+    conditioning.image.restore_init(recipe.init, recipe.strength)  # no start picture: the tab is cleared
+    if recipe.init is not None:
+        result.restored.append("input picture" + (" and mask" if recipe.init.mask is not None else ""))
     if recipe.settings is not None:
         _apply_settings(recipe.settings, sampler, result)
     result.model_note = model_difference(recipe, info)

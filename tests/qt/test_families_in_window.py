@@ -28,7 +28,7 @@ def visible_tabs(window) -> list[str]:
 
 def test_several_classes_make_a_batch(qtbot, family_models):
     window = make_window(qtbot, family_models["class"])
-    assert visible_tabs(window) == ["Class"]
+    assert visible_tabs(window) == ["Class", "Image"]
     assert window.sampler.steps.value() == 4 and window.sampler.width_box.value() == 32
     window.conditioning.classes.set_class_ids([1, 207, 980])
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
@@ -40,7 +40,7 @@ def test_several_classes_make_a_batch(qtbot, family_models):
 
 def test_semantic_map_from_a_file(qtbot, family_models, tmp_path):
     window = make_window(qtbot, family_models["semantic"])
-    assert visible_tabs(window) == ["Semantic map"]
+    assert visible_tabs(window) == ["Semantic map", "Image"]
     assert window.generate() is None and "map" in window.last_error
     labels = np.zeros((32, 32), np.uint8)
     labels[16:] = 156  # sky over sea
@@ -54,7 +54,7 @@ def test_semantic_map_from_a_file(qtbot, family_models, tmp_path):
 
 def test_unconditional_model_needs_no_input(qtbot, family_models):
     window = make_window(qtbot, family_models["uncond"])
-    assert visible_tabs(window) == ["Unconditional"]
+    assert visible_tabs(window) == ["Unconditional", "Image"]
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS):
         assert window.generate() is not None, window.last_error
     window.close()
