@@ -40,7 +40,11 @@ def test_family_shows_only_its_tab(qtbot):
     panel = ConditioningPanel()
     qtbot.addWidget(panel)
     panel.set_family("semantic")
-    assert [panel.isTabVisible(i) for i in range(panel.count())] == [False, False, True, False]
+    shown = [panel.tabText(i) for i in range(panel.count()) if panel.isTabVisible(i)]
+    assert shown == ["Semantic map", "Image"]  # its map, and the image-to-image start every family takes
+    panel.set_family("superres")
+    assert [panel.tabText(i) for i in range(panel.count()) if panel.isTabVisible(i)] == ["Upscale"]
+    panel.set_family("semantic")
     with pytest.raises(RequestError, match="map"):
         panel.condition()
 
