@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
         self.model_picker.model_chosen.connect(self.open_model)
         self.gallery.open_requested.connect(self.show_file)
         self.gallery.use_as_input.connect(self.use_as_input)
+        self.gallery.vary.connect(self.vary)
         for tab in (self.conditioning.image, *self.conditioning.editors.values()):
             if isinstance(tab, PictureTab):
                 tab.message.connect(self.show_error)
@@ -478,6 +479,16 @@ class MainWindow(QMainWindow):
         self.conditioning.setCurrentWidget(tab)
         self.show_message(f"{Path(path).name} is the input picture ({tab.title} tab)")
         return True
+
+    def vary(self, path: str) -> int | None:
+        """Image-to-image from `path` at the Image tab's strength and mask, with a fresh seed: a variation."""
+        if not self.conditioning.takes_init:
+            self.show_error(f"A {self.conditioning.family} model takes its picture as its input: use the tab instead.")
+            return None
+        if not self.use_as_input(path):
+            return None
+        self.sampler.random_seed.setChecked(True)
+        return self.generate()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.toLocalFile().lower().endswith(".png") for url in event.mimeData().urls()):

@@ -156,3 +156,19 @@ def test_screenshot_image_to_image(qtbot, tiny_text_model):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert window.grab().save(str(SCREENSHOT))
     window.close()
+
+
+def test_vary_runs_only_the_remaining_steps_and_reports_them(qtbot, tiny_text_model):
+    window = make_window(qtbot, tiny_text_model)
+    window.conditioning.text.prompt.setPlainText("a red cat")
+    window.sampler.steps.setValue(8)
+    (first,) = generate(qtbot, window)
+    window.conditioning.image.strength.setValue(50)
+    totals = []
+    window.controller.progress.connect(lambda job, done, total, eta: totals.append((done, total)))
+    with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
+        assert window.vary(first) is not None, window.last_error
+    assert totals and all(total == 4 for _, total in totals) and totals[-1][0] == 4  # the ETA counts 4 of 8
+    recipe = read_png_recipe(blocker.args[1][0])
+    assert recipe.init is not None and recipe.init.strength == 0.5 and recipe.settings.seed != 0
+    window.close()
