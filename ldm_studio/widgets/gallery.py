@@ -42,6 +42,7 @@ class HistoryGallery(QListWidget):
     open_requested = Signal(str)
     use_as_input = Signal(str)  # "Use as input": start the next image from this one
     vary = Signal(str)  # "Vary": image-to-image from this one at the Image tab's strength, now
+    upscale = Signal(str)  # "Upscale ×4": with a super-resolution model
     message = Signal(str)
 
     def __init__(self, folder: Path | None = None, parent: QWidget | None = None) -> None:
@@ -154,6 +155,7 @@ class HistoryGallery(QListWidget):
         menu.addAction("Show", lambda: self.open_requested.emit(path))
         menu.addAction("Use as input", lambda: self.use_as_input.emit(path))
         menu.addAction("Vary", lambda: self.vary.emit(path))
+        menu.addAction("Upscale ×4", lambda: self.upscale.emit(path))
         menu.addAction("Copy image", lambda: self.copy_image(path))
         menu.addAction("Open history folder", self.open_folder)
         menu.addSeparator()

@@ -28,7 +28,7 @@ from superqt import QCollapsible
 
 from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.errors import LdmStudioError, RequestError
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.model_folder import ModelInfo, read_model_info
 from ldm_studio.core.recipe import RECIPE_KEY, read_png_recipe
 from ldm_studio.core.requests import GenerationRequest, random_seed
 from ldm_studio.qt.controller import EngineController
@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.result_files: list[str] = []
         self.last_error = ""
         self.last_restore = ""  # what opening an image restored, and what not
+        self._pending_upscale: str | None = None  # a picture to upscale once the superres model has loaded
         self._build_widgets()
         self._build_actions()
         self._connect()
@@ -220,6 +221,7 @@ class MainWindow(QMainWindow):
         self.gallery.open_requested.connect(self.show_file)
         self.gallery.use_as_input.connect(self.use_as_input)
         self.gallery.vary.connect(self.vary)
+        self.gallery.upscale.connect(self.upscale)
         for tab in (self.conditioning.image, *self.conditioning.editors.values()):
             if isinstance(tab, PictureTab):
                 tab.message.connect(self.show_error)
@@ -392,9 +394,12 @@ class MainWindow(QMainWindow):
             self.progress.set_idle()
         self.clear_error()
         self.show_message(f"Loaded {info.name} ({info.family}) on {self.controller.device_label}")
+        if self._pending_upscale is not None and info.family == "superres":
+            self._start_upscale(self._pending_upscale)
 
     @Slot(str)
     def _on_model_failed(self, message: str) -> None:
+        self._pending_upscale = None
         self.generate_button.setEnabled(self.controller.model_info is not None)
         self.welcome.setVisible(self.controller.model_info is None)
         if not self.controller.busy:
@@ -489,6 +494,37 @@ class MainWindow(QMainWindow):
             return None
         self.sampler.random_seed.setChecked(True)
         return self.generate()
+
+    def upscale(self, path: str) -> bool:
+        """Upscale ×4 with a super-resolution model: the loaded one, else the first the model list offers
+        (loaded first; the job starts when it has loaded). False with the reason shown when there is none."""
+        info = self.controller.model_info
+        if info is not None and info.family == "superres" and not self.controller.loading:
+            return self._start_upscale(path)
+        folder = self._superres_folder()
+        if folder is None:
+            self.show_error(
+                "No super-resolution model is installed: get CompVis/ldm-super-resolution-4x-openimages "
+                "in Models… (or open a superres model folder)."
+            )
+            return False
+        self._pending_upscale = path
+        self.open_model(folder)
+        return True
+
+    def _superres_folder(self) -> str | None:
+        for index in range(self.model_picker.combo.count()):
+            folder = self.model_picker.combo.itemData(index)
+            try:
+                if folder and read_model_info(folder).family == "superres":
+                    return folder
+            except LdmStudioError:
+                continue
+        return None
+
+    def _start_upscale(self, path: str) -> bool:
+        self._pending_upscale = None
+        return self.use_as_input(path) and self.generate() is not None
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.toLocalFile().lower().endswith(".png") for url in event.mimeData().urls()):

@@ -172,3 +172,19 @@ def test_vary_runs_only_the_remaining_steps_and_reports_them(qtbot, tiny_text_mo
     recipe = read_png_recipe(blocker.args[1][0])
     assert recipe.init is not None and recipe.init.strength == 0.5 and recipe.settings.seed != 0
     window.close()
+
+
+def test_upscale_from_the_history_loads_a_superres_model_and_runs(qtbot, tiny_text_model, picture_models):
+    window = make_window(qtbot, tiny_text_model)
+    window.conditioning.text.prompt.setPlainText("a red cat")
+    window.sampler.steps.setValue(2)
+    (first,) = generate(qtbot, window)
+    assert not window.upscale(first) and "No super-resolution model" in window.last_error
+    window.model_picker.opened.append(str(picture_models["superres"]))
+    window.model_picker.refresh()
+    with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
+        assert window.upscale(first)
+    (made,) = blocker.args[1]
+    assert Image.open(made).size == (256, 256)  # 64 px × 4
+    assert window.controller.model_info.family == "superres"
+    window.close()
