@@ -28,6 +28,8 @@ from superqt import QCollapsible
 
 from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.errors import LdmStudioError, RequestError
+from ldm_studio.core.families.registry import get_family
+from ldm_studio.core.image_inputs import SuperResCondition
 from ldm_studio.core.model_folder import ModelInfo, read_model_info
 from ldm_studio.core.recipe import RECIPE_KEY, read_png_recipe
 from ldm_studio.core.requests import GenerationRequest, random_seed
@@ -51,6 +53,12 @@ from ldm_studio.widgets.settings_store import SettingsStore
 from ldm_studio.widgets.welcome import WelcomePanel
 
 MESSAGE_MS = 8000
+
+
+def upscales(info: ModelInfo) -> bool:
+    """Whether the model's family takes a picture to upscale (asked of the registry, not by name)."""
+    spec = get_family(info.family)
+    return spec is not None and SuperResCondition in spec.input_types
 
 
 class MainWindow(QMainWindow):
@@ -394,7 +402,7 @@ class MainWindow(QMainWindow):
             self.progress.set_idle()
         self.clear_error()
         self.show_message(f"Loaded {info.name} ({info.family}) on {self.controller.device_label}")
-        if self._pending_upscale is not None and info.family == "superres":
+        if self._pending_upscale is not None and upscales(info):
             self._start_upscale(self._pending_upscale)
 
     @Slot(str)
@@ -499,7 +507,7 @@ class MainWindow(QMainWindow):
         """Upscale ×4 with a super-resolution model: the loaded one, else the first the model list offers
         (loaded first; the job starts when it has loaded). False with the reason shown when there is none."""
         info = self.controller.model_info
-        if info is not None and info.family == "superres" and not self.controller.loading:
+        if info is not None and upscales(info) and not self.controller.loading:
             return self._start_upscale(path)
         folder = self._superres_folder()
         if folder is None:
@@ -516,7 +524,7 @@ class MainWindow(QMainWindow):
         for index in range(self.model_picker.combo.count()):
             folder = self.model_picker.combo.itemData(index)
             try:
-                if folder and read_model_info(folder).family == "superres":
+                if folder and upscales(read_model_info(folder)):
                     return folder
             except LdmStudioError:
                 continue
