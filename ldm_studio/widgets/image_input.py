@@ -2,9 +2,10 @@
 slider and a painted mask) and the editors of the upscale and inpaint conditions.
 
 The picture is shown fitted into the tab with its mask translucent over it; the left button
-paints the mask (white: repaint), the right button erases, `[`/`]` change the brush, Ctrl+Z
-undoes a stroke. A picture can be opened, dropped on the tab, or sent from the history
-("Use as input"). Pictures are read by the core's one limited reader.
+paints the mask (white: repaint), the right button erases, with Shift either draws a filled
+rectangle, `[`/`]` change the brush, Ctrl+Z undoes a stroke. A picture can be opened,
+dropped on the tab, or sent from the history ("Use as input"). Pictures are read by the
+core's one limited reader.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class MaskView(QWidget):
         self.undo_stack: list[np.ndarray] = []
         self._stroke: bool | None = None  # True: painting, False: erasing
         self._last: tuple[float, float] | None = None  # the stroke's last point, in picture pixels
+        self._rect: tuple[tuple[float, float], np.ndarray] | None = None  # Shift-drag: corner and mask before
         self._qimage: QImage | None = None
         self.setMinimumSize(160, 120)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -139,16 +141,39 @@ class MaskView(QWidget):
         self._stroke = event.button() == Qt.MouseButton.LeftButton
         self._last = None
         self.undo_stack.append(self.mask.copy())
-        self._dab(event.position())
+        corner = self.to_picture(event.position())
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and corner is not None:
+            self._rect = (corner, self.mask.copy())
+            self._rectangle(event.position())
+        else:
+            self._dab(event.position())
 
     def mouseMoveEvent(self, event) -> None:
-        if self._stroke is not None:
+        if self._rect is not None:
+            self._rectangle(event.position())
+        elif self._stroke is not None:
             self._dab(event.position())
 
     def mouseReleaseEvent(self, event) -> None:
         if self._stroke is not None:
             self._stroke = None
+            self._rect = None
             self.changed.emit()
+
+    def _rectangle(self, pos: QPointF) -> None:
+        """The mask before the drag, with the rectangle from the pressed corner to `pos` set (or cleared)."""
+        point = self.to_picture(pos)
+        if point is None or self._rect is None:
+            return
+        (x0, y0), before = self._rect
+        height, width = before.shape
+        left, right = sorted((x0, point[0]))
+        top, bottom = sorted((y0, point[1]))
+        self.mask = before.copy()
+        cols = slice(max(0, int(left)), min(width, int(right) + 1))
+        rows = slice(max(0, int(top)), min(height, int(bottom) + 1))
+        self.mask[rows, cols] = bool(self._stroke)
+        self.update()
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_BracketLeft:

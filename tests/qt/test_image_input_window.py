@@ -30,11 +30,11 @@ def at(view, x: float, y: float) -> QPoint:
     return QPoint(round(px), round(py))
 
 
-def paint(qtbot, view, points, button=Qt.MouseButton.LeftButton) -> None:
-    qtbot.mousePress(view, button, pos=at(view, *points[0]))
+def paint(qtbot, view, points, button=Qt.MouseButton.LeftButton, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.mousePress(view, button, modifier, pos=at(view, *points[0]))
     for point in points[1:]:
         qtbot.mouseMove(view, at(view, *point))
-    qtbot.mouseRelease(view, button, pos=at(view, *points[-1]))
+    qtbot.mouseRelease(view, button, modifier, pos=at(view, *points[-1]))
 
 
 def generate(qtbot, window) -> list[str]:
@@ -85,6 +85,12 @@ def test_vary_a_history_image_with_a_painted_mask_and_restore_it(qtbot, tiny_tex
     tab.invert_button.click()
     assert np.array_equal(tab.view.mask, ~mask)
     tab.clear_mask_button.click()
+    assert not tab.view.has_mask()
+    paint(qtbot, tab.view, [(10, 20), (30, 25), (50, 40)], modifier=Qt.KeyboardModifier.ShiftModifier)
+    expected = np.zeros_like(mask)
+    expected[20:41, 10:51] = True
+    assert np.array_equal(tab.view.mask, expected)  # Shift-drag: a filled rectangle between the corners
+    tab.view.undo()
     assert not tab.view.has_mask()
     window.close()
 
