@@ -174,7 +174,7 @@ def test_a_killed_worker_process_loses_only_its_in_flight_images(tmp_path, tiny_
         if progress.done == 2 and backend.processes[0].is_alive():
             os.kill(backend.processes[0].pid, signal.SIGKILL)
 
-    slow = spec_of_12(tmp_path, steps=12)  # long enough for the kill to land mid-run
+    slow = spec_of_12(tmp_path, steps=6)  # long enough for the kill to land mid-run
     ref = tmp_path / "ref"
     run = BatchRun(None, read_spec(slow), tmp_path / "out", base_seed=0, backend=backend, on_progress=on_progress)
     assert run.run().ok
