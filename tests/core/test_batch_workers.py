@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,7 +150,7 @@ def test_every_worker_lost_stops_with_a_resume_hint(tmp_path, text_engine, refer
                 return Lost(self.live.pop(), "node lost")
             return super().next_event(timeout)
 
-    with pytest.raises(LdmStudioError, match="every batch worker was lost.*run the same command again"):
+    with pytest.raises(LdmStudioError, match=r"every batch worker was lost.*run the same command again"):
         BatchRun(None, read_spec(spec), tmp_path / "out", base_seed=0, backend=AllDie(text_engine)).run()
     assert len(manifest_indices(tmp_path / "out")) >= 2
 
@@ -235,3 +237,45 @@ def test_a_killed_ray_actor_loses_nothing(tmp_path, tiny_text_model, reference, 
     assert pixels(tmp_path / "out") == expected
     assert manifest_indices(tmp_path / "out") == list(range(12))
     assert any(any("lost" in s for s in workers) for workers in states)
+
+
+def test_a_driver_killed_with_sigkill_resumes_and_its_workers_exit(tmp_path, tiny_text_model, text_engine):
+    spec = spec_of_12(tmp_path, steps=12)  # long enough for the kill to land mid-run
+    BatchRun(text_engine, read_spec(spec), tmp_path / "ref", base_seed=0).run()
+    expected = pixels(tmp_path / "ref")
+    out = tmp_path / "out"
+    args = ["batch", str(spec), "--model", str(tiny_text_model), "--out", str(out), "--seed", "0", "--quiet"]
+    args += ["--device", "cpu", "--workers", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "ldm_studio", *args], stderr=subprocess.DEVNULL)
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and manifest.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.05)
+    workers = children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(workers) == 2 and len(manifest_indices(out)) < 12, "the kill should land mid-batch"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers should exit"
+
+    assert main(args) == 0
+    assert pixels(out) == expected
+    assert manifest_indices(out) == list(range(12))
+
+
+def children(pid):
+    """Process ids whose parent is `pid` (Linux /proc), excluding multiprocessing's resource tracker."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(text.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
+            found.append(int(stat.parent.name))
+    return found

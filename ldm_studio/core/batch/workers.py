@@ -270,6 +270,7 @@ def worker_main(
     index: int, model_path: str, device: str, dtype: str | None, threads: int, tasks: Any, results: Any
 ) -> None:
     """A worker process: load an engine, then run tasks from `tasks` until None, answering on `results`."""
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     try:
         engine = load_worker_engine(model_path, device, dtype, threads)
     except Exception as exc:  # any load failure goes back to the driver as one line
@@ -284,6 +285,14 @@ def worker_main(
             results.put(("failed", index, task, str(exc) or type(exc).__name__))
             continue
         results.put(("done", index, task, images))
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the driver dies (a kill -9 runs no cleanup), so no orphan holds a GPU."""
+    parent = mp.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(0)
 
 
 def load_worker_engine(model_path: str, device: str, dtype: str | None, threads: int) -> Engine:
