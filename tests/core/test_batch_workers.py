@@ -239,6 +239,7 @@ def test_a_killed_ray_actor_loses_nothing(tmp_path, tiny_text_model, reference, 
     assert any(any("lost" in s for s in workers) for workers in states)
 
 
+@pytest.mark.slow
 def test_a_driver_killed_with_sigkill_resumes_and_its_workers_exit(tmp_path, tiny_text_model, text_engine):
     spec = spec_of_12(tmp_path, steps=12)  # long enough for the kill to land mid-run
     BatchRun(text_engine, read_spec(spec), tmp_path / "ref", base_seed=0).run()
