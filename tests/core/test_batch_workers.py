@@ -280,3 +280,45 @@ def children(pid):
         if int(text.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
             found.append(int(stat.parent.name))
     return found
+
+
+MULTI_NODE = """
+import sys
+from pathlib import Path
+import ray
+from ray.cluster_utils import Cluster
+from ldm_studio.core.batch import BatchRun, read_spec
+from ldm_studio.core.batch.ray_backend import RayBackend
+from ldm_studio.core.model_folder import read_model_info
+
+model, spec, out = sys.argv[1:4]
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+ray.init(address=cluster.address, log_to_driver=False)
+backend = RayBackend(model, read_model_info(model), "auto")
+assert backend.count == 2, backend.count  # one CPU actor per node with CPUs
+
+states = []
+
+def on_progress(progress):
+    states.append(progress.workers)
+    if progress.done == 2 and len(cluster.worker_nodes) == 2:
+        cluster.remove_node(nodes[0])  # a node lost mid-run
+
+report = BatchRun(None, read_spec(spec), Path(out), base_seed=0, backend=backend, on_progress=on_progress).run()
+assert report.ok, report
+assert any("lost" in state for workers in states for state in workers), states
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_two_node_ray_cluster_survives_losing_a_node(tmp_path, tiny_text_model, reference):
+    """Two local Ray worker nodes (ray.cluster_utils, no network), in a process of its own."""
+    pytest.importorskip("ray")
+    spec, expected = reference
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-c", MULTI_NODE, str(tiny_text_model), str(spec), str(out)], check=True)
+    assert pixels(out) == expected
+    assert manifest_indices(out) == list(range(12))

@@ -96,7 +96,7 @@ class RayBackend:
             self.device = "cuda"
             self.threads = 1
         else:
-            nodes = sum(1 for node in self.ray.nodes() if node.get("Alive"))
+            nodes = sum(1 for node in self.ray.nodes() if node.get("Alive") and node["Resources"].get("CPU", 0) >= 1)
             self.count = workers or max(1, nodes)
             self.device = "cpu"
             self.threads = max(1, cpus // self.count)
@@ -181,4 +181,4 @@ class RayBackend:
 def _cause(exc: BaseException) -> str:
     """The first line of what went wrong inside Ray (its own errors carry long tracebacks)."""
     text = str(getattr(exc, "cause", None) or exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
+    return text.splitlines()[-1].strip() if text else type(exc).__name__
