@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=_worker_count,
         help="engine processes on this machine (default: one per GPU when there are several, else 1); "
-        "with --ray: actors when the cluster has no GPUs",
+        "with --ray: actors (default: one per GPU of the cluster, or one per node when it has none)",
     )
     p.add_argument(
         "--ray",
