@@ -1,4 +1,8 @@
-"""`ldm-studio batch SPEC --model DIR --out DIR`: run a batch spec headless, resumably."""
+"""`ldm-studio batch SPEC --model DIR --out DIR`: run a batch spec headless, resumably.
+
+`--workers N` spreads it over N engine processes of this machine, `--ray auto|ADDRESS` over
+the actors of a Ray cluster; this process alone writes the folder either way.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ import sys
 from pathlib import Path
 
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
+from ldm_studio.core.batch.workers import Backend, ProcessBackend, default_worker_count, worker_devices
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
-from ldm_studio.core.model_folder import read_model_info
+from ldm_studio.core.model_folder import ModelInfo, read_model_info
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="base seed for rows without one (row n gets base + n); random if omitted")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"))
+    p.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="engine processes on this machine (default: one per GPU when there are several, else 1); "
+        "with --ray: actors (default: one per GPU of the cluster, or one per node when it has none)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run on a Ray cluster (auto: the running one, or a local one), one actor per GPU; "
+        "needs pip install 'ldm-studio[cluster]'",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -30,11 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     info = read_model_info(args.model)
     spec = read_spec(args.spec)
-    choice = choose_device(args.device, args.dtype)
-    engine = Engine(choice)
-    engine.load(info.path)
     bar = None if args.quiet else _bar()
-    batch = BatchRun(engine, spec, args.out, base_seed=args.seed, on_progress=bar)
+    engine, backend = _engine_or_backend(args, info)
+    batch = BatchRun(engine, spec, args.out, base_seed=args.seed, on_progress=bar, backend=backend)
     for bad in batch.bad_rows:
         print(f"{spec.source.name}: {bad}", file=sys.stderr)
     report = batch.run()
@@ -51,6 +66,30 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("needs at least 1 worker")
+    return count
+
+
+def _engine_or_backend(args: argparse.Namespace, info: ModelInfo) -> tuple[Engine | None, Backend | None]:
+    """This process's engine (one worker), or the backend that holds the workers' engines."""
+    if args.ray:
+        from ldm_studio.core.batch.ray_backend import RayBackend
+
+        return None, RayBackend(args.model, info, args.ray, workers=args.workers, dtype=args.dtype)
+    count = args.workers or default_worker_count(args.device)
+    if count == 1:
+        engine = Engine(choose_device(args.device, args.dtype))
+        engine.load(info.path)
+        return engine, None
+    return None, ProcessBackend(info, worker_devices(count, args.device), args.dtype)
+
+
 def _bar():
     from tqdm import tqdm
 
@@ -60,6 +99,8 @@ def _bar():
         bar = state.get("bar")
         if bar is None:
             bar = state["bar"] = tqdm(total=progress.total, initial=progress.done - 1, unit="img", file=sys.stderr)
+        if len(progress.workers) > 1:
+            bar.set_postfix_str(" | ".join(progress.workers), refresh=False)
         bar.update(progress.done - bar.n)
         if progress.done == progress.total:
             bar.close()

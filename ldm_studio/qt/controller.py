@@ -147,7 +147,9 @@ class EngineController(QObject):
         self._dispatch()
         return job.id
 
-    def submit_batch(self, spec: str | Path, out_dir: str | Path, base_seed: int | None = None) -> int:
+    def submit_batch(
+        self, spec: str | Path, out_dir: str | Path, base_seed: int | None = None, workers: int = 1
+    ) -> int:
         """Queue a batch run (spec file into a folder) on the engine thread; returns its job id.
 
         It waits its turn like any job, is cancelled the same way, and answers batch_planned,
@@ -155,7 +157,7 @@ class EngineController(QObject):
         """
         if self._shut_down:
             raise RuntimeError("the engine has been shut down")
-        job = BatchJob(self._next_id, str(spec), str(out_dir), base_seed)
+        job = BatchJob(self._next_id, str(spec), str(out_dir), base_seed, workers)
         self._next_id += 1
         self._queue.append(job)
         self.queued.emit(job.id)

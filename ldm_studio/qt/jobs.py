@@ -27,4 +27,5 @@ class BatchJob:
     spec: str
     out_dir: str
     base_seed: int | None = None
+    workers: int = 1  # >1: that many engine processes (the window's own engine stays loaded meanwhile)
     cancel: threading.Event = field(default_factory=threading.Event)

@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
+from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
@@ -139,7 +140,16 @@ class EngineWorker(QObject):
         try:
             spec = read_spec(job.spec)
             out, seed = Path(job.out_dir), job.base_seed
-            run = BatchRun(self.engine, spec, out, base_seed=seed, on_progress=on_progress, cancel=job.cancel)
+            backend = None
+            if job.workers > 1 and self.engine.model is not None:
+                backend = ProcessBackend(
+                    self.engine.model.info,
+                    worker_devices(job.workers, str(self.engine.choice.device)),
+                    self.engine.choice.label.split("(")[-1].rstrip(")"),  # "cpu (fp32)" -> "fp32"
+                )
+            run = BatchRun(
+                self.engine, spec, out, base_seed=seed, on_progress=on_progress, cancel=job.cancel, backend=backend
+            )
             self.batch_planned.emit(job.id, len(run.jobs), [str(bad) for bad in run.bad_rows])
             report = run.run()
         except LdmStudioError as exc:

@@ -8,6 +8,7 @@ Running again on the same folder resumes (the core's manifest says what is done)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -42,6 +43,13 @@ def parse_numbers(text: str, kind: type) -> list:
         return [kind(item) for item in items]
     except ValueError:
         raise ValueError(f"{text!r}: not a list of {'integers' if kind is int else 'numbers'}") from None
+
+
+def gpu_count() -> int:
+    """CUDA GPUs here (the workers spin box allows one per GPU); torch is already loaded by the window."""
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def write_sweep_spec(
@@ -114,6 +122,13 @@ class BatchDialog(QDialog):
         out_row.addWidget(QLabel("Output"))
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(out_browse)
+        self.workers_box = QSpinBox()
+        self.workers_box.setRange(1, max(1, os.cpu_count() or 1, gpu_count()))
+        self.workers_box.setToolTip(
+            "Engine processes: one per GPU on a machine with several; on a CPU they share the cores"
+        )
+        out_row.addWidget(QLabel("Workers"))
+        out_row.addWidget(self.workers_box)
 
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
@@ -174,7 +189,7 @@ class BatchDialog(QDialog):
             return self._refuse(str(exc))
         self.report, self.bad_rows = None, []
         self.problems.clear()
-        self.job = self.controller.submit_batch(spec, folder)
+        self.job = self.controller.submit_batch(spec, folder, workers=self.workers_box.value())
         self.bar.setRange(0, 0)
         waiting = self.controller.current_job != self.job
         self.status.setText(f"Queued behind job {self.controller.current_job}" if waiting else "Starting…")
@@ -251,6 +266,8 @@ class BatchDialog(QDialog):
             parts.append(f"{progress.images_per_second:.2f} it/s")
         if progress.eta_seconds is not None:
             parts.append(f"ETA {format_eta(progress.eta_seconds)}")
+        if len(progress.workers) > 1:
+            parts.append(" | ".join(progress.workers))
         self.status.setText("  ·  ".join(parts))
 
     @Slot(int, object)

@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from ldm_studio.core.batch.contact_sheet import write_contact_sheet
 from ldm_studio.core.batch.spec import BadRow, BatchSpec, ImageJob, expand, job_file_name
+from ldm_studio.core.batch.workers import Backend, Done, Failed, InProcessBackend, Lost
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.model_hash import model_hash
@@ -45,6 +47,7 @@ class BatchProgress:
     total: int
     images_per_second: float
     eta_seconds: float | None
+    workers: tuple[str, ...] = ()  # one state per worker ("cpu #1: row 4", "cuda:0 #0: lost (...)")
 
 
 @dataclass
@@ -63,26 +66,34 @@ class BatchReport:
 
 
 class BatchRun:
-    """One batch into one folder on one engine; `run()` may be called again on the same folder."""
+    """One batch into one folder; `run()` may be called again on the same folder.
+
+    The images are made by `engine` in this process, or by `backend` (worker processes, Ray
+    actors) when one is given; this object alone writes the folder either way.
+    """
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         spec: BatchSpec,
         out_dir: Path,
         *,
         base_seed: int | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
         cancel: threading.Event | None = None,
+        backend: Backend | None = None,
     ) -> None:
-        if engine.model is None:
-            raise RuntimeError("the engine has no model loaded")
+        self.cancel = cancel or threading.Event()
+        if backend is None:
+            if engine is None:
+                raise RuntimeError("a batch needs an engine or a backend")
+            backend = InProcessBackend(engine, self.cancel)
+        self.backend = backend
         self.engine = engine
-        self.info = engine.model.info
+        self.info = backend.info
         self.spec = spec
         self.out = Path(out_dir)
         self.on_progress = on_progress
-        self.cancel = cancel or threading.Event()
         self.base_seed = self._plan(base_seed)
         self.jobs, self.bad_rows = expand(spec, self.info, self.base_seed)
 
@@ -148,7 +159,6 @@ class BatchRun:
     def run(self) -> BatchReport:
         remove_partial_files(self.out)
         digest = model_hash(self.info.path)
-        device = self.engine.choice.label
         done = self._load_manifest()
         report = BatchReport(total=len(self.jobs), bad_rows=list(self.bad_rows))
         writer = _Writer(self.out / MANIFEST_FILE)
@@ -158,13 +168,14 @@ class BatchRun:
             if job.index in done:
                 report.already_done += 1
             elif (self.out / name).is_file():  # renamed into place, killed before its manifest line
-                writer.append_entry(self._entry(job, name, digest, device))
+                writer.append_entry(self._entry(job, name, digest, self.backend.device_label))
                 report.already_done += 1
             else:
                 pending.append(job)
 
         start = time.perf_counter()
         finished_here = 0
+        states: dict[int, str] = {}
 
         def written(path: Path) -> None:
             nonlocal finished_here
@@ -175,27 +186,14 @@ class BatchRun:
                 rate = finished_here / elapsed if elapsed > 0 else 0.0
                 left = len(pending) - finished_here
                 eta = left / rate if rate > 0 else None
-                self.on_progress(BatchProgress(report.already_done + finished_here, len(self.jobs), rate, eta))
+                workers = tuple(states[w] for w in sorted(states))
+                self.on_progress(BatchProgress(report.already_done + finished_here, len(self.jobs), rate, eta, workers))
 
         writer.on_written = written
         writer.start()
         try:
-            for group in _groups(pending):
-                if self.cancel.is_set() or writer.error is not None:
-                    report.cancelled = self.cancel.is_set()
-                    break
-                request = _group_request(group)
-                try:
-                    result = self.engine.generate(request, cancel=self.cancel)
-                except Cancelled:
-                    report.cancelled = True
-                    break
-                except (LdmStudioError, RuntimeError, ValueError) as exc:
-                    rows = sorted({job.row for job in group})
-                    report.failed.append(f"row {', '.join(map(str, rows))}: {exc}")
-                    continue
-                for job, image in zip(group, result.images, strict=True):
-                    writer.put(image, self._entry(job, job_file_name(job, self.spec.template), digest, device))
+            if pending:
+                self._drive(_groups(pending), writer, digest, report, states)
         finally:
             writer.finish()
         if writer.error is not None:
@@ -208,6 +206,94 @@ class BatchRun:
             files = [self.out / job_file_name(job, self.spec.template) for job in self.jobs]
             report.contact_sheet = write_contact_sheet(self.out / SHEET_FILE, self.jobs, files, self.spec.sweep_axes)
         return report
+
+    def _drive(
+        self,
+        groups: list[list[ImageJob]],
+        writer: _Writer,
+        digest: str,
+        report: BatchReport,
+        states: dict[int, str],
+    ) -> None:
+        """The one driver loop of every backend: hand groups to workers, write what comes back.
+
+        A worker holds at most `backend.depth` groups; a group whose worker is lost goes back to
+        the front of the queue; a group that fails is retried on a worker that has not tried it
+        yet, and reported (by row) once every live worker has failed it. A result for a group that
+        is already written (a lost worker's late answer) is dropped, so no image is written twice.
+        """
+        backend = self.backend
+        backend.start()
+        todo: deque[int] = deque(range(len(groups)))
+        in_flight: dict[int, list[int]] = {w: [] for w in backend.live_workers()}
+        tried: dict[int, set[int]] = {}
+        messages: dict[int, str] = {}
+        finished: set[int] = set()
+        for w in in_flight:
+            states[w] = f"{backend.worker_label(w)}: idle"
+        try:
+            while todo or any(in_flight.values()):
+                if self.cancel.is_set() or writer.error is not None:
+                    report.cancelled = self.cancel.is_set()
+                    return
+                live = backend.live_workers()
+                if not live:
+                    raise LdmStudioError(
+                        f"{self.out}: every batch worker was lost; the manifest lists every finished image: "
+                        f"run the same command again to resume"
+                    )
+                for w in live:
+                    while len(in_flight[w]) < backend.depth:
+                        task = next((t for t in todo if w not in tried.get(t, ())), None)
+                        if task is None:
+                            break
+                        todo.remove(task)
+                        in_flight[w].append(task)
+                        backend.submit(w, task, _group_request(groups[task]))
+                    if in_flight[w]:
+                        states[w] = f"{backend.worker_label(w)}: row {groups[in_flight[w][0]][0].row}"
+                for task in [t for t in todo if all(w in tried.get(t, ()) for w in live)]:
+                    todo.remove(task)  # every worker still alive has failed it (the others died meanwhile)
+                    finished.add(task)
+                    report.failed.append(f"{_rows(groups[task])}: {messages[task]}")
+                try:
+                    event = backend.next_event(0.2)
+                except Cancelled:
+                    report.cancelled = True
+                    return
+                if event is None:
+                    continue
+                if event.worker in in_flight and not isinstance(event, Lost):
+                    _discard(in_flight[event.worker], event.task)
+                    if not in_flight[event.worker] and event.worker in backend.live_workers():
+                        states[event.worker] = f"{backend.worker_label(event.worker)}: idle"
+                if isinstance(event, Lost):
+                    back = in_flight.get(event.worker, [])
+                    todo.extendleft(reversed([t for t in back if t not in finished]))
+                    in_flight[event.worker] = []
+                    states[event.worker] = f"{backend.worker_label(event.worker)}: lost ({event.reason})"
+                elif isinstance(event, Done):
+                    if event.task in finished:
+                        continue
+                    finished.add(event.task)
+                    _discard_all(todo, in_flight, event.task)
+                    group = groups[event.task]
+                    for job, image in zip(group, event.images, strict=True):
+                        name = job_file_name(job, self.spec.template)
+                        writer.put(image, self._entry(job, name, digest, event.device))
+                elif isinstance(event, Failed):
+                    if event.task in finished:
+                        continue
+                    tried.setdefault(event.task, set()).add(event.worker)
+                    messages[event.task] = event.message
+                    if all(w in tried[event.task] for w in backend.live_workers()):
+                        finished.add(event.task)
+                        _discard_all(todo, in_flight, event.task)
+                        report.failed.append(f"{_rows(groups[event.task])}: {event.message}")
+                    elif event.task not in todo and not any(event.task in t for t in in_flight.values()):
+                        todo.appendleft(event.task)
+        finally:
+            backend.close()
 
     def _entry(self, job: ImageJob, name: str, digest: str, device: str) -> dict[str, Any]:
         """The manifest line of a job (written once its PNG is in place)."""
@@ -240,6 +326,23 @@ def _groups(jobs: list[ImageJob]) -> list[list[ImageJob]]:
         complete = len(group) == group[0].request.settings.batch_size
         out.extend([group] if complete else [[job] for job in group])
     return out
+
+
+def _rows(group: list[ImageJob]) -> str:
+    return f"row {', '.join(map(str, sorted({job.row for job in group})))}"
+
+
+def _discard(items: list[int], task: int) -> None:
+    if task in items:
+        items.remove(task)
+
+
+def _discard_all(todo: deque[int], in_flight: dict[int, list[int]], task: int) -> None:
+    """A finished group leaves the queue and every worker's list (another worker may still be on it)."""
+    if task in todo:
+        todo.remove(task)
+    for items in in_flight.values():
+        _discard(items, task)
 
 
 def _group_request(group: list[ImageJob]) -> GenerationRequest:
