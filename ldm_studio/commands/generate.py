@@ -12,6 +12,7 @@ from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
+from ldm_studio.core.memory import sample_with_retry
 from ldm_studio.core.model_folder import ModelInfo, read_model_info
 from ldm_studio.core.outputs import save_images
 from ldm_studio.core.requests import (
@@ -99,14 +100,18 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(choice)
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
-    result = engine.generate(request, on_step=progress)
-    for path in save_images(result.images, request, engine.model.info, args.out or history_dir(), device=choice.label):
+    results = []
+
+    def sample(part_request: GenerationRequest, part: int, parts: int):
+        results.append(engine.generate(part_request, on_step=progress))
+        return results[-1].images
+
+    images = sample_with_retry(request, choice.label, sample)  # out of memory: image by image, as the window does
+    for path in save_images(images, request, engine.model.info, args.out or history_dir(), device=choice.label):
         print(path)
     if not args.quiet:
-        print(
-            f"{len(result.images)} image(s), {result.steps} steps in {result.seconds:.1f} s on {choice.label}",
-            file=sys.stderr,
-        )
+        steps, seconds = results[-1].steps, sum(r.seconds for r in results)
+        print(f"{len(images)} image(s), {steps} steps in {seconds:.1f} s on {choice.label}", file=sys.stderr)
     return 0
 
 

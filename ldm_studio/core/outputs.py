@@ -51,9 +51,21 @@ def remove_partial_files(folder: Path) -> int:
     return count
 
 
+def history_name(seed: int, when: float | None = None, job: int | None = None) -> str:
+    """The one naming scheme of the history folder (CLI and window alike).
+
+    `YYYYmmdd-HHMMSS-mmm-SEED.png`, with `-jJOB` before the seed for a window job: sortable by
+    time, the image's own seed visible; `free_path` settles the rare clash.
+    """
+    now = time.time() if when is None else when
+    millis = int((now % 1) * 1000)
+    tag = f"-j{job}" if job is not None else ""
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{millis:03d}{tag}-{seed}.png"
+
+
 def default_name(request: GenerationRequest, index: int) -> str:
-    """`YYYYmmdd-HHMMSS-<seed>.png`: sortable by time, the image's seed visible."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{request.settings.seed + index}.png"
+    """A history name for image `index` of `request` (the image's seed is seed + index)."""
+    return history_name(request.settings.seed + index)
 
 
 def save_images(

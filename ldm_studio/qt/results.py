@@ -12,16 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.outputs import save_images
+from ldm_studio.core.outputs import history_name, save_images
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.store import history_dir
-
-
-def history_name(job: int, seed: int, when: float | None = None) -> str:
-    """Time-ordered, unique per job and image: `YYYYmmdd-HHMMSS-mmm-jJOB-SEED.png`."""
-    now = time.time() if when is None else when
-    millis = int((now % 1) * 1000)
-    return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{millis:03d}-j{job}-{seed}.png"
 
 
 def save_results(
@@ -35,5 +28,5 @@ def save_results(
         info,
         folder or history_dir(),
         device=device,
-        name=lambda req, index: history_name(job, req.settings.seed + index, now),
+        name=lambda req, index: history_name(req.settings.seed + index, now, job),
     )

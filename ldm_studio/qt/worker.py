@@ -18,13 +18,13 @@ from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
+from ldm_studio.core.memory import sample_with_retry
 from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
 from ldm_studio.qt.images import grid_qimage
 from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
-from ldm_studio.qt.oom import explain_out_of_memory, free_device_memory, is_out_of_memory, single_image_requests
 from ldm_studio.qt.results import save_results
 
 log = logging.getLogger(__name__)
@@ -162,27 +162,15 @@ class EngineWorker(QObject):
         self.batch_finished.emit(job.id, report)
 
     def _generate(self, job: Job) -> np.ndarray:
-        """The job's images; on out-of-memory, once more one image at a time, then explain."""
-        request = job.request
-        try:
-            return self._sample(job, request, 0, 1, StepClock(request.settings.steps))
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            free_device_memory()
-            device = self.engine.choice.label
-            if request.settings.batch_size == 1:
-                raise LdmStudioError(explain_out_of_memory(request, device, split=False)) from exc
-        parts = single_image_requests(request)
-        clock = StepClock(request.settings.steps * len(parts))
-        try:
-            images = [self._sample(job, part, i, len(parts), clock) for i, part in enumerate(parts)]
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            free_device_memory()
-            raise LdmStudioError(explain_out_of_memory(request, device, split=True)) from exc
-        return np.concatenate(images)
+        """The job's images, with the core's out-of-memory policy (image by image, then explain)."""
+        clocks: list[StepClock] = []
+
+        def sample(request: GenerationRequest, part: int, parts: int) -> np.ndarray:
+            if part == 0:  # a fresh clock for the first try and for the image-by-image retry
+                clocks.append(StepClock(job.request.settings.steps * parts))
+            return self._sample(job, request, part, parts, clocks[-1])
+
+        return sample_with_retry(job.request, self.engine.choice.label, sample)
 
     def _sample(self, job: Job, request: GenerationRequest, part: int, parts: int, clock: StepClock) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
