@@ -27,6 +27,10 @@ FAMILY_COMPONENTS: dict[str, tuple[str, ...]] = {
     "semantic": ("unet", "scheduler", "cond_stage"),
     "uncond": ("unet", "scheduler"),
     "multi": ("unet", "scheduler", "bert", "tokenizer", "cond_stage"),
+    # Image-conditioned (concat) models: the conditioning is the input image itself (super-resolution)
+    # or the first stage's encoding of the masked image plus the mask (inpainting).
+    "superres": ("unet", "scheduler"),
+    "inpaint": ("unet", "scheduler"),
 }
 AUTOENCODER_FOLDERS = ("vqvae", "vae")
 
