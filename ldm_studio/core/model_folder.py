@@ -40,8 +40,10 @@ DIFFUSERS_PIPELINES: dict[str, tuple[str, dict[str, Any]]] = {
     # CompVis/ldm-celebahq-256's vqvae config says scaling_factor 0.18215, but the model
     # was trained on unscaled VQ latents: the LDMPipeline never applies it. Use 1.0.
     "LDMPipeline": ("uncond", {"sampler": "ddim", "steps": 200, "guidance": 1.0, "eta": 0.0}),
+    # CompVis/ldm-super-resolution-4x-openimages: the pipeline samples 100 steps, eta 0, unscaled VQ latents.
+    "LDMSuperResolutionPipeline": ("superres", {"sampler": "ddim", "steps": 100, "guidance": 1.0, "eta": 0.0}),
 }
-DIFFUSERS_SCALE_OVERRIDE = {"LDMPipeline": 1.0}
+DIFFUSERS_SCALE_OVERRIDE = {"LDMPipeline": 1.0, "LDMSuperResolutionPipeline": 1.0}
 
 
 @dataclass(frozen=True)
