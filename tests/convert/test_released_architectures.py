@@ -21,13 +21,20 @@ from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import load_model
 from ldm_studio.core.errors import ConversionError
 from ldm_studio.core.model_folder import read_model_info
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, UnconditionalCondition
+from ldm_studio.core.requests import (
+    ClassCondition,
+    GenerationRequest,
+    SamplerSettings,
+    SemanticMapCondition,
+    UnconditionalCondition,
+)
 from ldm_studio.core.sampling import denoise
 from ldm_studio.core.unet_heads import apply_attention_heads
 from ldm_studio.testing import compvis_checkpoints as cc
 from ldm_studio.testing import compvis_reference as ref
 
 CASES = {
+    "semantic": (cc.semantic_config, "semantic"),
     "cin_vq8": (cc.cin_vq8_config, "class"),
     "churches": (cc.churches_config, "uncond"),
     "superres": (cc.superres_config, "superres"),
@@ -154,8 +161,10 @@ def test_layout_and_retrieval_models_are_refused_naming_what_is_missing(tmp_path
         convert_checkpoint(config_path, ckpt, tmp_path / "out")
 
 
-def ddim_reference(sd, p, mp, x, steps: int) -> torch.Tensor:
-    """a506df5's DDIMSampler (uniform discretisation, eta 0) on the reference U-Net, in float64."""
+def ddim_reference(sd, p, mp, x, steps: int, context=None, concat=None) -> torch.Tensor:
+    """a506df5's DDIMSampler (uniform discretisation, eta 0) on the reference U-Net, in float64.
+
+    (Checked against the original `DDIMSampler.sample` on these weights: equal to 5e-7 at |x| ~ 30.)"""
     betas = torch.linspace(mp["linear_start"] ** 0.5, mp["linear_end"] ** 0.5, 1000, dtype=torch.float64) ** 2
     alphas = torch.cumprod(1 - betas, 0)
     times = np.asarray(list(range(0, 1000, 1000 // steps))) + 1
@@ -163,22 +172,45 @@ def ddim_reference(sd, p, mp, x, steps: int) -> torch.Tensor:
     for i in reversed(range(len(times))):
         t = int(times[i])
         a_t, a_prev = alphas[t], prev[i]
-        e = ref.unet_forward(sd, p, x, torch.full((x.shape[0],), t))
+        model_in = x if concat is None else torch.cat([x, concat], dim=1)  # conditioning_key concat
+        e = ref.unet_forward(sd, p, model_in, torch.full((x.shape[0],), t), context)
         x0 = (x - (1 - a_t).sqrt() * e) / a_t.sqrt()
         x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * e
     return x
 
 
-def test_five_ddim_steps_through_the_engine_match_a506df5(released):
-    """LSUN-Churches' structure (scale-shift, ResBlock resampling, per-layer heads) through the sampling loop."""
-    config, ckpt, folder = released["churches"]
+def _semantic_inputs(state, mp):
+    label_map = np.random.default_rng(3).integers(0, 182, (32, 32))
+    one_hot = torch.nn.functional.one_hot(torch.from_numpy(label_map), 182).permute(2, 0, 1)[None].double()
+    weight = state["cond_stage_model.channel_mapper.weight"].double()
+    concat = ref.spatial_rescaler(weight, one_hot, mp["cond_stage_config"]["params"]["n_stages"])
+    return SemanticMapCondition(label_map), {"concat": concat}
+
+
+def _class_inputs(state, mp):
+    context = state["cond_stage_model.embedding.weight"].double()[[207]][:, None]  # ClassEmbedder: [B, 1, D]
+    return ClassCondition((207,)), {"context": context}
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs", "size", "channels"),
+    [
+        ("churches", lambda state, mp: (UnconditionalCondition(), {}), 64, 4),  # scale-shift, ResBlock resampling
+        ("semantic", _semantic_inputs, 32, 3),  # the map painter's model: 8-head middle attention
+        ("cin_vq8", _class_inputs, 32, 4),  # num_head_channels SpatialTransformer, VQ-f8 with level attention
+    ],
+)
+def test_five_ddim_steps_through_the_engine_match_a506df5(released, name, inputs, size, channels):
+    config, ckpt, folder = released[name]
     mp = config["model"]["params"]
     p = mp["unet_config"]["params"]
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    condition, extra = inputs(state, mp)
     model = load_model(folder, choose_device("cpu"))
-    request = GenerationRequest(
-        UnconditionalCondition(), SamplerSettings(steps=5, eta=0.0, guidance=1.0, seed=4, width=64, height=64)
-    )
-    *_, last = denoise(model, request)
-    start = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(4), dtype=torch.float32).double()
-    expected = ddim_reference(ref.sampling_unet(torch.load(ckpt, weights_only=True)["state_dict"], mp), p, mp, start, 5)
+    settings = SamplerSettings(steps=5, eta=0.0, guidance=1.0, seed=4, width=size, height=size)
+    *_, last = denoise(model, GenerationRequest(condition, settings))
+    latent = size // read_model_info(folder).latent_factor
+    gen = torch.Generator().manual_seed(4)
+    start = torch.randn((1, channels, latent, latent), generator=gen, dtype=torch.float32).double()
+    expected = ddim_reference(ref.sampling_unet(state, mp), p, mp, start, 5, **extra)
     _close(last.latents.double(), expected)
