@@ -137,3 +137,19 @@ def test_heads_survive_the_model_loader(tmp_path):
     model = load_model(folder, choose_device("cpu"))
     assert model.unet.mid_block.attentions[0].heads == 8
     assert model.unet.down_blocks[0].attentions[0].heads == 8
+
+
+@pytest.mark.parametrize("new_order", [False, True])
+def test_qkv_is_split_head_by_head_in_either_order(tmp_path, new_order):
+    """QKVAttentionLegacy lays the fused qkv out as (heads, q/k/v, dim); QKVAttention as (q/k/v, heads, dim)."""
+    config = cc.uncond_config()
+    p = _unet_params(config)
+    del p["num_head_channels"]
+    p.update(num_heads=4, use_new_attention_order=new_order)
+    unet, sd = _convert(tmp_path, config)
+    x, t, _ = _inputs(p)
+    with torch.no_grad():
+        got = unet(x, t).sample
+    assert (got - ref.unet_forward(sd, p, x, t)).abs().max() < 1e-4
+    other = ref.unet_forward(sd, {**p, "use_new_attention_order": not new_order}, x, t)
+    assert (got - other).abs().max() > 1e-3  # the two layouts differ once there are several heads
