@@ -26,6 +26,7 @@ from ldm_studio.core.requests import (
     GenerationRequest,
     SamplerSettings,
     SemanticMapCondition,
+    TextCondition,
     UnconditionalCondition,
 )
 from ldm_studio.core.sampling import denoise
@@ -192,16 +193,33 @@ def _class_inputs(state, mp):
     return ClassCondition((207,)), {"context": context}
 
 
+def _text_inputs(tokenizer_dir):
+    def inputs(state, mp):
+        from transformers import BertTokenizer
+
+        # BERTTokenizer of a506df5: truncation, max_length 77, padding "max_length"; no attention mask
+        tokenizer = BertTokenizer(str(tokenizer_dir / "vocab.txt"))
+        ids = tokenizer(["a cat"], truncation=True, max_length=77, padding="max_length", return_tensors="pt")
+        weights = ref.component(state, "cond_stage_model.")
+        context = ref.bert_forward(weights, mp["cond_stage_config"]["params"]["n_layer"], ids["input_ids"])
+        return TextCondition("a cat"), {"context": context}
+
+    return inputs
+
+
 @pytest.mark.parametrize(
     ("name", "inputs", "size", "channels"),
     [
+        ("text_vq", "text", 32, 3),  # text2img256: legacy SpatialTransformer with 16-channel heads, BERT
         ("churches", lambda state, mp: (UnconditionalCondition(), {}), 64, 4),  # scale-shift, ResBlock resampling
         ("semantic", _semantic_inputs, 32, 3),  # the map painter's model: 8-head middle attention
         ("cin_vq8", _class_inputs, 32, 4),  # num_head_channels SpatialTransformer, VQ-f8 with level attention
     ],
 )
-def test_five_ddim_steps_through_the_engine_match_a506df5(released, name, inputs, size, channels):
+def test_five_ddim_steps_through_the_engine_match_a506df5(released, tokenizer_dir, name, inputs, size, channels):
     config, ckpt, folder = released[name]
+    if inputs == "text":
+        inputs = _text_inputs(tokenizer_dir)
     mp = config["model"]["params"]
     p = mp["unet_config"]["params"]
     state = torch.load(ckpt, weights_only=True)["state_dict"]
