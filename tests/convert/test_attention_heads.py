@@ -153,3 +153,15 @@ def test_qkv_is_split_head_by_head_in_either_order(tmp_path, new_order):
     assert (got - ref.unet_forward(sd, p, x, t)).abs().max() < 1e-4
     other = ref.unet_forward(sd, {**p, "use_new_attention_order": not new_order}, x, t)
     assert (got - other).abs().max() > 1e-3  # the two layouts differ once there are several heads
+
+
+def test_channels_that_do_not_split_into_the_heads_are_refused(tmp_path):
+    from ldm_studio.core.errors import ConversionError
+
+    config = cc.uncond_config()
+    p = _unet_params(config)
+    del p["num_head_channels"]
+    p["num_heads"] = 3  # 64 attended channels: QKVAttentionLegacy would assert
+    config_path, ckpt = cc.write_original(tmp_path / "orig", config, seed=1)
+    with pytest.raises(ConversionError, match=r"num_heads = 3 \(64 channels do not split into 3 heads\)"):
+        convert_checkpoint(config_path, ckpt, tmp_path / "out")

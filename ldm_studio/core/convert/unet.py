@@ -174,7 +174,8 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
         sample_size=int(p.get("image_size", 64)),
         resblock_updown=bool(p.get("resblock_updown", False)),
     )
-    for ch in layout.channels:
+    attended = [ch for ch, a in zip(layout.channels, layout.attention_levels, strict=True) if a]
+    for ch in {*attended, layout.channels[-1]}:  # the levels with attention and the middle block
         for up in (False, True):
             heads, dim = layout.heads(ch, up)
             if heads * dim != ch:
