@@ -49,6 +49,7 @@ class CatalogueEntry:
     homepage: str | None = None
     size_bytes: int | None = None
     size_note: str | None = None
+    size_published: str | None = None  # the source's own rounded figure (e.g. the README's "5.7 GB") when no exact size
     repo_id: str | None = None  # hub only
     revision: str = "main"  # hub only
     downloads: tuple[RemoteFile, ...] = ()  # original only
@@ -59,6 +60,15 @@ class CatalogueEntry:
     architecture: str | None = None  # informational: first stage, U-Net, conditioning
     note: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def size_label(self) -> str | None:
+        """The exact size when known, else the source's published figure (marked approximate)."""
+        if self.size_bytes:
+            from ldm_studio.core.manager.progress import format_bytes
+
+            return format_bytes(self.size_bytes)
+        return f"~{self.size_published}" if self.size_published else None
 
     @property
     def source_label(self) -> str:
@@ -133,6 +143,7 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
         "homepage": item.get("homepage"),
         "size_bytes": item.get("size_bytes"),
         "size_note": item.get("size_note"),
+        "size_published": item.get("size_published"),
         "note": source.get("note"),
         "defaults": _defaults(item.get("defaults"), where),
         "architecture": item.get("architecture"),
