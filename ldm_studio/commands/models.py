@@ -55,7 +55,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     width = max(len(r.name) for r in rows)
     for r in rows:
-        size = format_bytes(r.size_bytes) if r.size_bytes else "size unknown"
+        published = r.entry.size_label if r.entry is not None else None
+        size = format_bytes(r.size_bytes) if r.size_bytes else (published or "size unknown")
         where = str(r.path) if r.path else (r.source or "")
         print(f"{r.name:<{width}}  {r.state:<16}  {r.family or '?':<8}  {size:>12}  {r.license or '-':<10}  {where}")
     return 0

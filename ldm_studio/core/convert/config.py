@@ -16,6 +16,8 @@ import yaml
 from ldm_studio.core.errors import ConversionError
 
 LATENT_DIFFUSION = "ldm.models.diffusion.ddpm.LatentDiffusion"
+# cond_stage_config: __is_first_stage__ — the first stage encodes the conditioning image (inpainting_big).
+FIRST_STAGE_COND = "__is_first_stage__"
 
 # model.params keys that only matter for training or logging.
 TRAINING_ONLY = {
@@ -87,7 +89,7 @@ class OriginalConfig:
     cond_stage_key: str | None
     unet: Target
     first_stage: Target
-    cond_stage: Target | None  # None: unconditional
+    cond_stage: Target | None  # None: unconditional; Target(FIRST_STAGE_COND, {}): the first stage encodes it
     image_size: int | None  # latent size
     # DDPM's default. With use_ema: False the original builds no EMA model, ignores model_ema.*
     # when loading, and samples with the raw weights (cin256-v2 and the text model say so).
@@ -132,8 +134,8 @@ def read_config(path: str | Path) -> OriginalConfig:
         conditioning_key = "concat" if params.get("concat_mode", True) else "crossattn"
     if cond_raw == "__is_unconditional__":
         cond_stage, conditioning_key = None, None
-    elif cond_raw == "__is_first_stage__":
-        raise ConversionError(file, "unsupported setting cond_stage_config: __is_first_stage__ (image-to-image models)")
+    elif cond_raw == FIRST_STAGE_COND:
+        cond_stage = Target(FIRST_STAGE_COND, {})
     else:
         cond_stage = _target(file, params, "cond_stage_config")
     if conditioning_key not in (None, "crossattn", "concat"):

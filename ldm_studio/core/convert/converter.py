@@ -23,7 +23,7 @@ from diffusers import DDIMScheduler
 from ldm_studio import __version__
 from ldm_studio.core.cond_stages import save_cond_stage
 from ldm_studio.core.convert import autoencoder, cond_stage, unet
-from ldm_studio.core.convert.config import OriginalConfig, read_config
+from ldm_studio.core.convert.config import FIRST_STAGE_COND, OriginalConfig, read_config
 from ldm_studio.core.convert.keys import KeyMap
 from ldm_studio.core.errors import ConversionError
 from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
@@ -59,7 +59,13 @@ FAMILY_DEFAULTS = {
     "semantic": Defaults(sampler="ddim", steps=200, guidance=1.0, eta=1.0),
     "text": Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
     "uncond": Defaults(sampler="ddim", steps=200, guidance=1.0, eta=0.0),
+    # notebook_helpers.run (the README's super-resolution Colab) samples with eta 1; it asks for the steps (100 here).
+    "superres": Defaults(sampler="ddim", steps=100, guidance=1.0, eta=1.0),
+    # scripts/inpaint.py: --steps 50, DDIMSampler.sample's eta 0.
+    "inpaint": Defaults(sampler="ddim", steps=50, guidance=1.0, eta=0.0),
 }
+IDENTITY = "torch.nn.Identity"
+LAYOUT_KEYS = {"coordinates_bbox", "objects_bbox"}
 SEMANTIC_LABEL_SETS = {182: "coco-stuff-182", 150: "ade20k-150"}
 
 
@@ -77,7 +83,23 @@ def family_of(config: OriginalConfig) -> str:
     cond = config.cond_stage
     if cond is None:
         return "uncond"
+    if config.cond_stage_key in LAYOUT_KEYS:
+        raise ConversionError(
+            config.path,
+            f"unsupported: a layout-to-image model (cond_stage_key {config.cond_stage_key}); it needs the "
+            "bounding-box tokenizer of its OpenImages data pipeline (object classes and box coordinates as tokens), "
+            "which LDM Studio does not have",
+        )
+    if cond.target == IDENTITY and config.conditioning_key == "crossattn":
+        raise ConversionError(
+            config.path,
+            "unsupported: a retrieval-augmented model (cond_stage_config torch.nn.Identity with crossattn); it needs "
+            "CLIP image embeddings of nearest neighbours from a retrieval database (and CLIP), which LDM Studio "
+            "does not have",
+        )
     pairs = {
+        (IDENTITY, "concat"): "superres",
+        (FIRST_STAGE_COND, "concat"): "inpaint",
         (cond_stage.CLASS_EMBEDDER, "crossattn"): "class",
         (cond_stage.SPATIAL_RESCALER, "concat"): "semantic",
         (cond_stage.BERT_EMBEDDER, "crossattn"): "text",
@@ -231,7 +253,7 @@ def _check_architecture(
     file = config.path
     if family in ("class", "text") and not u.spatial_transformer:
         raise ConversionError(file, f"unsupported: a {family} model whose U-Net has no cross-attention")
-    if family in ("uncond", "semantic") and u.spatial_transformer:
+    if family in ("uncond", "semantic", "superres", "inpaint") and u.spatial_transformer:
         raise ConversionError(file, f"unsupported: a {family} model with a cross-attention U-Net")
     if u.out_channels != a.embed_dim:
         raise ConversionError(file, f"the U-Net predicts {u.out_channels} channels, the latent has {a.embed_dim}")
@@ -243,6 +265,17 @@ def _check_architecture(
             raise ConversionError(
                 file,
                 f"unsupported setting cond_stage_config.params.in_channels = {rescaler.in_channels} (no label set)",
+            )
+    elif family == "superres":
+        if u.in_channels != a.embed_dim + a.in_channels:
+            expected = a.embed_dim + a.in_channels
+            raise ConversionError(file, f"the U-Net takes {u.in_channels} channels, latent + image is {expected}")
+    elif family == "inpaint":
+        if u.in_channels != 2 * a.embed_dim + 1:
+            raise ConversionError(
+                file,
+                f"the U-Net takes {u.in_channels} channels, expected latent + masked-image latent + mask = "
+                f"{2 * a.embed_dim + 1}",
             )
     elif u.in_channels != a.embed_dim:
         raise ConversionError(file, f"the U-Net takes {u.in_channels} channels, the latent has {a.embed_dim}")
@@ -279,9 +312,26 @@ def _split(
         elif key.startswith(EMA_PREFIX):
             ema[key[len(EMA_PREFIX) :]] = tensor
         elif key == "scale_factor":
-            scale_factor = float(tensor.reshape(-1)[0])
+            # A buffer only with scale_by_std (ddpm.py registers it then, and the loaded value wins);
+            # otherwise the original ignores such a key and uses the config's scale_factor.
+            if config.scale_by_std:
+                scale_factor = float(tensor.reshape(-1)[0])
+            else:
+                dropped["scale_factor key (config has scale_by_std: False)"] = 1
         else:
             unknown.append(key)
+    if config.cond_stage is not None and config.cond_stage.target == FIRST_STAGE_COND and groups["cond_stage"]:
+        # cond_stage_model *is* first_stage_model there: the checkpoint holds its weights twice.
+        copy = groups.pop("cond_stage")
+        groups["cond_stage"] = {}
+        first = groups["first_stage"]
+        same = {k for k, v in copy.items() if k.startswith("loss.") or (k in first and torch.equal(v, first[k]))}
+        differ = sorted(set(copy) - same)
+        if differ:
+            raise ConversionError(
+                file, f"cond_stage_model.{differ[0]} differs from first_stage_model (__is_first_stage__)"
+            )
+        dropped["cond_stage_model.* (a copy of the first stage)"] = len(copy)
     if unknown:
         raise ConversionError(file, f"{len(unknown)} key(s) of no known component: {', '.join(sorted(unknown)[:8])}")
     if not groups["unet"]:
@@ -328,7 +378,7 @@ def _check_schedule(state: dict[str, torch.Tensor], config: OriginalConfig, file
 def _convert_cond_stage(
     config: OriginalConfig, family: str, weights: dict[str, torch.Tensor], file: Path
 ) -> tuple[Any, dict[str, Any]]:
-    if family == "uncond":
+    if family in ("uncond", "superres", "inpaint"):
         return None, {}
     target = config.cond_stage
     assert target is not None

@@ -120,8 +120,14 @@ def _install_original(entry: CatalogueEntry, tracker: ProgressTracker) -> Instal
         checkpoint = fetched.get(entry.checkpoint or "") or find_member(unpacked, entry.checkpoint, CHECKPOINT_SUFFIXES)
         config = fetched.get(entry.config or "") or find_member(unpacked, entry.config, CONFIG_SUFFIXES)
         out = staging / entry.name
-        _convert(checkpoint, config, out, entry.title, tracker)
-        _stamp(out, entry.license, {"catalogue": entry.name, "source_urls": [r.url for r in entry.downloads]})
+        tokenizer = fetched.get(entry.tokenizer) if entry.tokenizer else None
+        _convert(checkpoint, config, out, entry.title, tracker, tokenizer)
+        _stamp(
+            out,
+            entry.license,
+            {"catalogue": entry.name, "source_urls": [r.url for r in entry.downloads]},
+            entry.defaults,
+        )
         info = require_valid(out, shapes=False)
         _check_family(entry, info.family, out)
         shutil.rmtree(unpacked, ignore_errors=True)
@@ -257,11 +263,13 @@ def _copy_tree(source: Path, out: Path, tracker: ProgressTracker) -> None:
         shutil.copystat(path, target)
 
 
-def _stamp(folder: Path, license: str | None, provenance: dict) -> None:
-    """Add the catalogue's licence and source to the converted folder's `ldm_studio.json`."""
+def _stamp(folder: Path, license: str | None, provenance: dict, defaults: dict | None = None) -> None:
+    """Add the catalogue's licence, source and sampler settings to the converted folder's `ldm_studio.json`."""
     file = folder / INFO_FILE
     data = read_json(file)
     data["license"] = license
+    if defaults:
+        data["defaults"] = {**(data.get("defaults") or {}), **defaults}
     data["provenance"] = {**(data.get("provenance") or {}), **provenance}
     file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
