@@ -27,7 +27,8 @@ import torch
 from PIL import Image
 
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.recipe import condition_to_json, recipe_from_json
+from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.recipe import build_recipe, condition_to_json, recipe_from_json
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.resume import ResumePoint, scheduler_state, slice_state, state_nbytes
 from ldm_studio.core.sampling import StepEvent, denoise
@@ -381,6 +382,19 @@ def branch_recipe_entry(origin: BranchOrigin, child: GenerationRequest, parent_r
         "parent": parent_recipe,
         "changed": changes(origin.parent, child),
     }
+
+
+def branch_recipe(
+    origin: BranchOrigin, child: GenerationRequest, info: ModelInfo, *, model_hash: str, device: str
+) -> dict[str, Any]:
+    """The `branch` entry for `child`, with the parent's recipe built from the request (and its own
+    `branch` entry when the parent is a branch: the chain down to a plain image)."""
+    parent_recipe = build_recipe(origin.parent, info, 0, model_hash=model_hash, device=device)
+    if origin.parent_origin is not None:
+        parent_recipe["branch"] = branch_recipe(
+            origin.parent_origin, origin.parent, info, model_hash=model_hash, device=device
+        )
+    return branch_recipe_entry(origin, child, parent_recipe)
 
 
 def origin_from_recipe(recipe: dict[str, Any]) -> BranchOrigin | None:

@@ -25,7 +25,13 @@ def history_name(job: int, seed: int, when: float | None = None) -> str:
 
 
 def save_results(
-    images: np.ndarray, request: GenerationRequest, info: ModelInfo, device: str, job: int, folder: Path | None = None
+    images: np.ndarray,
+    request: GenerationRequest,
+    info: ModelInfo,
+    device: str,
+    job: int,
+    folder: Path | None = None,
+    extra_recipe: dict | None = None,
 ) -> list[Path]:
     """Write every image of a batch atomically with its recipe; return the paths in batch order."""
     now = time.time()
@@ -36,4 +42,5 @@ def save_results(
         folder or history_dir(),
         device=device,
         name=lambda req, index: history_name(job, req.settings.seed + index, now),
+        extra_recipe=extra_recipe,
     )
