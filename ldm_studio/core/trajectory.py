@@ -271,7 +271,7 @@ class TrajectoryStore:
         with self._lock:
             self._items.pop(key, None)
 
-    def keys(self) -> list[int]:
+    def jobs(self) -> list[int]:
         with self._lock:
             return list(self._items)
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QStyle,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -192,7 +193,6 @@ class TimelinePanel(QWidget):
         self.play_button.setCheckable(True)
         self.strip = TimelineStrip()
         self.step_label = QLabel("No steps")
-        self.step_label.setMinimumWidth(120)
         self.image_box = QSpinBox()
         self.image_box.setPrefix("image ")
         self.image_box.setToolTip("The image of the batch a branch continues")
@@ -203,14 +203,21 @@ class TimelinePanel(QWidget):
         )
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the steps as an animated GIF/WebP or a PNG strip")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(6, 2, 6, 2)
+        # the strip gets the dock's whole width; the controls sit on a row under it
+        column = QVBoxLayout(self)
+        column.setContentsMargins(6, 2, 6, 4)
+        column.setSpacing(2)
+        column.addWidget(self.strip)
+        row = QHBoxLayout()
         row.addWidget(self.play_button)
-        row.addWidget(self.strip, 1)
         row.addWidget(self.step_label)
+        row.addStretch(1)
         row.addWidget(self.image_box)
         row.addWidget(self.branch_button)
         row.addWidget(self.export_button)
+        column.addLayout(row)
+        # narrower than its controls when the window is: the canvas column decides the window's minimum
+        self.setMinimumWidth(160)
         self._timer = QTimer(self)
         self._timer.setInterval(PLAY_INTERVAL_MS)
         self._timer.timeout.connect(self._advance)
@@ -360,6 +367,8 @@ class TimelineHook(QObject):
                 return
             image = grid_qimage(thumbnail)
             note = " (preview)"
+        if trajectory.origin is not None:
+            note += f" · branched after step {trajectory.origin.step + 1}"
         if self.window.canvas.image is not image:
             self.window.canvas.show_image(image, size, s.batch_size)
         self.panel.show_step(step, total, note)
@@ -449,6 +458,7 @@ class TimelineHook(QObject):
     @Slot(int, int, QImage)
     def _on_step_decoded(self, job: int, step: int, image: QImage) -> None:
         self.decoded[(job, step)] = image
+        self.window.show_message(f"Step {step + 1} of job {job} decoded")
         while len(self.decoded) > 16:
             self.decoded.pop(next(iter(self.decoded)))
         if job == self.job and step == self.panel.strip.current:

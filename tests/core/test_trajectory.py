@@ -172,7 +172,7 @@ def test_store_budget_drops_oldest_tensors_first_and_keeps_thumbnails(text_engin
         store.get(1).resume_point(2)
     # a budget below the thumbnails alone: the oldest trajectories go, the newest keeps its thumbnails
     store.set_budget_mb(1 / MB)
-    assert store.keys() == [3] and not store.get(3).has_tensors and len(store.get(3)) == 5
+    assert store.jobs() == [3] and not store.get(3).has_tensors and len(store.get(3)) == 5
 
 
 def test_budget_holds_while_jobs_run(text_engine):
