@@ -111,17 +111,35 @@ class Trajectory:
                 event.latents.detach().to("cpu"),
                 event.x0.detach().to("cpu"),
                 scheduler_state(event.scheduler) if event.scheduler is not None else None,
-                tuple(g.get_state() for g in event.generators) or None,
+                self._generator_states(event),
             )
         else:
             kept = KeptStep(event.index, event.timestep, thumb)
         with self._lock:
+            shared = self._shared_bytes(kept)
             self.total = event.total
             self.steps.append(kept)
-            self._nbytes += kept.nbytes
+            self._nbytes += kept.nbytes - shared
         if self._on_growth is not None:
             self._on_growth()
         return kept
+
+    def _generator_states(self, event: StepEvent) -> tuple[torch.Tensor, ...] | None:
+        """The generators' states (5 KB each); a state unchanged since the last step is the same tensor,
+        so a sampler that draws no noise after the start keeps one copy per image, not one per step."""
+        if not event.generators:
+            return None
+        states = [g.get_state() for g in event.generators]
+        previous = self.steps[-1].generators if self.steps else None
+        if previous is not None and len(previous) == len(states):
+            states = [old if torch.equal(old, new) else new for old, new in zip(previous, states, strict=True)]
+        return tuple(states)
+
+    def _shared_bytes(self, kept: KeptStep) -> int:
+        previous = self.steps[-1].generators if self.steps else None
+        if not previous or not kept.generators:
+            return 0
+        return sum(_nbytes(new) for old, new in zip(previous, kept.generators, strict=False) if old is new)
 
     def start_from(self, parent: Trajectory, step: int, image: int) -> None:
         """Begin a branch's timeline with the parent's steps up to `step` (image `image` of its batch)."""
@@ -177,7 +195,7 @@ class Trajectory:
             before = self._nbytes
             self.keep_tensors = False
             self.steps = [s.without_tensors() if s.has_tensors else s for s in self.steps]
-            self._nbytes = sum(s.nbytes for s in self.steps)
+            self._nbytes = sum(s.nbytes for s in self.steps)  # no tensors left: nothing shared
             return before - self._nbytes
 
     def resume_point(self, step: int, image: int | None = None, fresh_noise: bool = False) -> ResumePoint:

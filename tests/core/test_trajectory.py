@@ -152,7 +152,10 @@ def test_kept_steps_hold_latents_x0_state_and_thumbnails(text_engine):
     assert step.latents.device.type == "cpu" and step.latents.dtype == model.dtype
     assert step.thumbnail.shape == (2, 8, 8, 3) and step.thumbnail.dtype == np.uint8
     assert len(step.generators) == 2 and "model_outputs" in step.scheduler
-    assert kept.nbytes == sum(kept.step(i).nbytes for i in range(len(kept)))
+    # DPM++ 2M draws no noise after the start: one generator state per image for the whole run
+    assert all(kept.step(i).generators[0] is step.generators[0] for i in range(len(kept)))
+    shared = sum(g.nbytes for g in step.generators) * (len(kept) - 1)
+    assert kept.nbytes == sum(kept.step(i).nbytes for i in range(len(kept))) - shared
 
 
 def test_store_budget_drops_oldest_tensors_first_and_keeps_thumbnails(text_engine):
@@ -191,7 +194,9 @@ def test_budget_holds_while_jobs_run(text_engine):
             trajectory.record(event)
             peak = max(peak, store.nbytes)
     assert peak <= store.budget
-    assert store.get(19).has_tensors and store.get(18).has_tensors
+    # the newest jobs keep their tensors, the older ones their thumbnails (all counted in the budget)
+    with_tensors = [k for k in store.jobs() if store.get(k).has_tensors]
+    assert with_tensors and with_tensors == store.jobs()[-len(with_tensors) :] and 19 in with_tensors
     assert not store.get(1).has_tensors and store.get(1).thumbnail(0) is not None
 
 
