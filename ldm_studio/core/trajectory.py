@@ -165,7 +165,7 @@ class Trajectory:
                 kept.append(KeptStep(s.index, s.timestep, thumb))
         with self._lock:
             self.steps = kept + self.steps
-            self._nbytes = sum(k.nbytes for k in self.steps)
+            self._nbytes += sum(k.nbytes for k in kept)
 
     # --- reading -------------------------------------------------------------------------------
 
