@@ -33,8 +33,15 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.core.errors import LdmStudioError, RequestError
+from ldm_studio.core.recipe import read_png_recipe
 from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.trajectory import DEFAULT_BUDGET_MB, BranchOrigin, Trajectory, export_frames
+from ldm_studio.core.trajectory import (
+    DEFAULT_BUDGET_MB,
+    BranchOrigin,
+    Trajectory,
+    export_frames,
+    origin_from_recipe,
+)
 from ldm_studio.qt.images import grid_qimage, grid_shape
 
 if TYPE_CHECKING:
@@ -303,6 +310,9 @@ class TimelineHook(QObject):
         self.branch_action.triggered.connect(self.branch)
         self.export_action = QAction("&Export timeline…", w)
         self.export_action.triggered.connect(self.ask_export)
+        self.remake_action = QAction("&Re-make the shown branch image", w)
+        self.remake_action.setToolTip("Run a branch image's recipe again: its parents up to the step, then the branch")
+        self.remake_action.triggered.connect(lambda: self.remake_branch())
         self.budget_action = QAction("Timeline &memory budget…", w)
         self.budget_action.triggered.connect(self.ask_budget)
         menus = {a.text(): a.menu() for a in w.menuBar().actions()}
@@ -310,6 +320,7 @@ class TimelineHook(QObject):
         if run_menu is not None:
             run_menu.addAction(self.branch_action)
             run_menu.addAction(self.export_action)
+            run_menu.addAction(self.remake_action)
         if view_menu is not None:
             view_menu.addAction(self.dock.toggleViewAction())
             view_menu.addAction(self.budget_action)
@@ -499,6 +510,30 @@ class TimelineHook(QObject):
         job = self.controller.submit(child, origin, parent_job=self.job)
         window.requests[job] = child
         window.show_message(f"Branching job {self.job} at step {step + 1} as job {job}")
+        return job
+
+    def remake_branch(self, path: str | None = None) -> int | None:
+        """Queue a branch image's recipe (default: the shown image): the parents are re-run to the step."""
+        window = self.window
+        path = path or (window.result_files[0] if window.result_files else None)
+        if path is None:
+            window.show_error("Open a branch image first (its recipe names its parent and the step).")
+            return None
+        try:
+            restored = read_png_recipe(path)
+            origin = origin_from_recipe(restored.recipe or {})
+            if origin is None:
+                raise RequestError("branch", f"{Path(path).name} is not a branch image (its recipe names no parent)")
+            request = restored.request()
+            if window.controller.model_info is not None:
+                request.check_for(window.controller.model_info)
+        except LdmStudioError as exc:
+            window.show_error(str(exc))
+            return None
+        window.clear_error()
+        job = self.controller.submit(request, origin)
+        window.requests[job] = request
+        window.show_message(f"Re-making {Path(path).name}: its parent to step {origin.step + 1}, then the branch")
         return job
 
     def ask_export(self) -> None:

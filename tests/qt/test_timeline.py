@@ -137,6 +137,13 @@ def test_branch_with_nothing_changed_is_the_same_image_and_names_its_parent(qtbo
         changed = json.loads(image.text[RECIPE_KEY])["branch"]["changed"]
     assert changed["condition"][1]["prompt"] == "a blue dog"
 
+    # the branch image's recipe alone re-makes it (the parent re-run to the step, no kept steps used)
+    window.conditioning.text.prompt.setPlainText("something else entirely")
+    with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
+        assert window.timeline.remake_branch(changed_file) is not None
+    assert np.array_equal(pixels(blocker.args[1][0]), pixels(changed_file))
+    assert window.timeline.remake_branch(parent_file) is None and "not a branch image" in window.last_error
+
 
 def test_branch_after_the_budget_dropped_the_parent_reruns_it(qtbot, window):
     window.sampler.steps.setValue(5)
