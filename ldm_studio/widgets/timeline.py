@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QSlider,
     QSpinBox,
     QStyle,
     QToolButton,
@@ -204,6 +206,14 @@ class TimelinePanel(QWidget):
         self.image_box.setPrefix("image ")
         self.image_box.setToolTip("The image of the batch a branch continues")
         self.image_box.hide()
+        self.compare_box = QCheckBox("A/B")
+        self.compare_box.setToolTip("Compare with the parent at the same step: the parent left, this branch right")
+        self.divider = QSlider(Qt.Orientation.Horizontal)
+        self.divider.setRange(0, 100)
+        self.divider.setValue(50)
+        self.divider.setFixedWidth(110)
+        self.divider.setToolTip("Where the parent ends and the branch begins")
+        self.set_compare_available(False)
         self.branch_button = QPushButton("Branch from here")
         self.branch_button.setToolTip(
             "Run the rest of the schedule from the shown step with the prompt, guidance and seed of the panels"
@@ -219,6 +229,8 @@ class TimelinePanel(QWidget):
         row.addWidget(self.play_button)
         row.addWidget(self.step_label)
         row.addStretch(1)
+        row.addWidget(self.compare_box)
+        row.addWidget(self.divider)
         row.addWidget(self.image_box)
         row.addWidget(self.branch_button)
         row.addWidget(self.export_button)
@@ -234,6 +246,16 @@ class TimelinePanel(QWidget):
     def set_enabled_actions(self, enabled: bool) -> None:
         for widget in (self.play_button, self.branch_button, self.export_button):
             widget.setEnabled(enabled)
+
+    def set_compare_available(self, available: bool) -> None:
+        """A/B only shows for a branch whose parent's steps are known."""
+        self.compare_box.setVisible(available)
+        self.divider.setVisible(available)
+        self.divider.setEnabled(self.compare_box.isChecked())
+
+    @property
+    def comparing(self) -> bool:
+        return self.compare_box.isVisible() and self.compare_box.isChecked()
 
     def show_step(self, step: int, total: int, note: str = "") -> None:
         self.step_label.setText(f"Step {step + 1} / {total}{note}")
@@ -282,6 +304,7 @@ class TimelineHook(QObject):
         self.files: dict[int, list[str]] = {}
         self.final: dict[int, QImage] = {}  # the finished full decode of each job
         self.decoded: dict[tuple[int, int], QImage] = {}  # kept steps decoded with Ctrl+D (latest few)
+        self.parents: dict[int, int] = {}  # branch job → the job it branched from (A/B compare)
         self.last_show_ms = 0.0
 
         self.store.set_budget_mb(window.settings.get(BUDGET_KEY, DEFAULT_BUDGET_MB, (int, float)))
@@ -302,6 +325,8 @@ class TimelineHook(QObject):
         self.panel.strip.step_changed.connect(self.show_step)
         self.panel.branch_button.clicked.connect(self.branch)
         self.panel.export_button.clicked.connect(self.ask_export)
+        self.panel.compare_box.toggled.connect(self._on_compare_changed)
+        self.panel.divider.valueChanged.connect(self._on_compare_changed)
 
     def _build_actions(self) -> None:
         w = self.window
@@ -353,6 +378,7 @@ class TimelineHook(QObject):
         batch = request.settings.batch_size if request is not None else 1
         self.panel.image_box.setRange(0, max(batch - 1, 0))
         self.panel.image_box.setVisible(batch > 1)
+        self.panel.set_compare_available(self.parents.get(self.job) in self.store.jobs())
 
     def show_step(self, step: int) -> None:
         """Put kept step `step` of the shown job on the canvas (the finished image at the last step)."""
@@ -379,11 +405,34 @@ class TimelineHook(QObject):
             image = grid_qimage(thumbnail)
             note = " (preview)"
         if trajectory.origin is not None:
-            note += f" · branched after step {trajectory.origin.step + 1}"
+            note += f" · from step {trajectory.origin.step + 1}"
+        if self.panel.comparing and s.batch_size == 1:
+            parent = self._parent_image(step)
+            if parent is not None:
+                image = compose_ab(parent, image, s.width, s.height, self.panel.divider.value() / 100)
         if self.window.canvas.image is not image:
             self.window.canvas.show_image(image, size, s.batch_size)
         self.panel.show_step(step, total, note)
         self.last_show_ms = (time.perf_counter() - start) * 1000
+
+    def _parent_image(self, step: int) -> QImage | None:
+        """The parent's picture at `step`: its finished image at the last step, else its preview then."""
+        parent_job = self.parents.get(self.job)
+        parent, origin = self.store.get(parent_job), self.trajectory.origin if self.trajectory else None
+        if parent is None or origin is None or step >= len(parent):
+            return None
+        files = self.files.get(parent_job, [])
+        if step == max(parent.total, len(parent)) - 1 and origin.image < len(files):
+            image = QImage(files[origin.image])
+            if not image.isNull():
+                return image
+        thumbnail = parent.thumbnail(step)
+        return grid_qimage(thumbnail[origin.image : origin.image + 1]) if thumbnail is not None else None
+
+    def _on_compare_changed(self, *_: object) -> None:
+        self.panel.divider.setEnabled(self.panel.compare_box.isChecked())
+        if self.panel.strip.current >= 0:
+            self.show_step(self.panel.strip.current)
 
     # --- controller reports ------------------------------------------------------------------
 
@@ -508,6 +557,7 @@ class TimelineHook(QObject):
         origin = BranchOrigin(parent, step, image, sha, trajectory.origin)
         window.clear_error()
         job = self.controller.submit(child, origin, parent_job=self.job)
+        self.parents[job] = self.job
         window.requests[job] = child
         window.show_message(f"Branching job {self.job} at step {step + 1} as job {job}")
         return job
@@ -579,6 +629,24 @@ class TimelineHook(QObject):
     def set_budget_mb(self, megabytes: int) -> None:
         self.store.set_budget_mb(megabytes)
         self.window.settings.set(BUDGET_KEY, int(megabytes))
+
+
+def compose_ab(a: QImage, b: QImage, width: int, height: int, fraction: float) -> QImage:
+    """`a` left of a divider at `fraction` of the width, `b` right of it, both stretched to width×height."""
+    out = QImage(width, height, QImage.Format.Format_RGB32)
+    out.fill(QColor(0, 0, 0))
+    painter = QPainter(out)
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    target = QRectF(0, 0, width, height)
+    painter.drawImage(target, a)
+    x = round(width * min(max(fraction, 0.0), 1.0))
+    painter.setClipRect(QRectF(x, 0, width - x, height))
+    painter.drawImage(target, b)
+    painter.setClipping(False)
+    painter.setPen(QPen(QColor(255, 255, 255), 1))
+    painter.drawLine(QPointF(x, 0), QPointF(x, height))
+    painter.end()
+    return out
 
 
 def qimage_array(image: QImage, size: tuple[int, int]) -> np.ndarray:

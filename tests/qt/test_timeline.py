@@ -137,6 +137,18 @@ def test_branch_with_nothing_changed_is_the_same_image_and_names_its_parent(qtbo
         changed = json.loads(image.text[RECIPE_KEY])["branch"]["changed"]
     assert changed["condition"][1]["prompt"] == "a blue dog"
 
+    # A/B: the parent left of the divider, the branch right of it, at the shown step
+    panel = timeline.panel
+    assert panel.compare_box.isVisible() and not panel.comparing
+    panel.compare_box.setChecked(True)
+    assert panel.comparing and "from step 2" in panel.step_label.text()
+    shown = qimage_array(window.canvas.image, (64, 64))
+    assert np.array_equal(shown[:, :30], pixels(parent_file)[:, :30])
+    assert np.array_equal(shown[:, 34:], pixels(changed_file)[:, 34:])
+    panel.divider.setValue(100)  # all parent
+    assert np.array_equal(qimage_array(window.canvas.image, (64, 64))[:, :60], pixels(parent_file)[:, :60])
+    panel.compare_box.setChecked(False)
+
     # the branch image's recipe alone re-makes it (the parent re-run to the step, no kept steps used)
     window.conditioning.text.prompt.setPlainText("something else entirely")
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
