@@ -47,6 +47,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: the history folder)")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on CUDA, else fp32")
+    p.add_argument(
+        "--trajectory",
+        type=Path,
+        metavar="FILE",
+        help="also write every denoising step: an animated .gif or .webp, or a .png strip (one frame per step)",
+    )
+    p.add_argument(
+        "--trajectory-frames",
+        choices=("decoded", "preview"),
+        default="decoded",
+        help="trajectory frames: each step's prediction fully decoded (default), or the cheap preview (fast)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the written file names")
     p.set_defaults(run=run)
 
@@ -94,25 +106,61 @@ def run(args: argparse.Namespace) -> int:
     info = read_model_info(resolve_model(args))
     request = GenerationRequest(condition_from_args(args, info), settings_from_args(args, info))
     request.check_for(info)
+    if args.trajectory is not None and args.trajectory.suffix.lower() not in (".gif", ".webp", ".png"):
+        raise RequestError("--trajectory", f"{args.trajectory.name}: write .gif, .webp (animated) or .png (a strip)")
     choice = choose_device(args.device, args.dtype)
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
     engine = Engine(choice)
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
+    on_step, trajectory = progress, None
+    if args.trajectory is not None:
+        on_step, trajectory = _keep_trajectory(engine, request, progress, args.trajectory_frames == "preview")
     results = []
 
     def sample(part_request: GenerationRequest, part: int, parts: int):
-        results.append(engine.generate(part_request, on_step=progress))
+        results.append(engine.generate(part_request, on_step=on_step))
         return results[-1].images
 
     images = sample_with_retry(request, choice.label, sample)  # out of memory: image by image, as the window does
     for path in save_images(images, request, engine.model.info, args.out or history_dir(), device=choice.label):
         print(path)
+    if trajectory is not None:
+        print(_write_trajectory(engine, trajectory, args, images))
     if not args.quiet:
         steps, seconds = results[-1].steps, sum(r.seconds for r in results)
         print(f"{len(images)} image(s), {steps} steps in {seconds:.1f} s on {choice.label}", file=sys.stderr)
     return 0
+
+
+def _keep_trajectory(engine: Engine, request: GenerationRequest, progress, previews: bool):
+    """A step callback that keeps every step (previews: their cheap projection only) and the trajectory."""
+    from ldm_studio.core.previews import linear_preview_for
+    from ldm_studio.core.trajectory import Trajectory
+
+    trajectory = Trajectory(0, request)
+    projection = linear_preview_for(engine.model) if previews else None
+
+    def on_step(event) -> None:
+        thumbnail = projection.project(event.x0).numpy() if projection is not None else None
+        trajectory.record(event, thumbnail)
+        if progress is not None:
+            progress(event)
+
+    return on_step, trajectory
+
+
+def _write_trajectory(engine: Engine, trajectory, args: argparse.Namespace, images) -> Path:
+    """The kept steps as one animation or strip at the image size; the last frame is the finished image."""
+    from ldm_studio.core.previews import decode_preview
+    from ldm_studio.core.trajectory import export_frames, grid
+
+    decode = None if args.trajectory_frames == "preview" else (lambda x0: decode_preview(engine.model, x0))
+    final = grid(images)
+    frames = trajectory.frames(decode, size=(final.shape[1], final.shape[0]))
+    frames[-1] = final
+    return export_frames(frames, args.trajectory)
 
 
 def _conversion_bar():

@@ -76,12 +76,16 @@ def save_images(
     *,
     device: str,
     name: Callable[[GenerationRequest, int], str] = default_name,
+    extra_recipe: Mapping[str, object] | None = None,
 ) -> list[Path]:
-    """Write every image of a finished request with its recipe; returns the paths in order."""
+    """Write every image of a finished request with its recipe; returns the paths in order.
+
+    `extra_recipe` entries are added to every image's recipe (a branch's `branch` entry)."""
     digest = model_hash(info.path)
     paths = []
     for index, image in enumerate(images):
         recipe = build_recipe(request, info, index, model_hash=digest, device=device)
+        recipe.update(extra_recipe or {})
         target = free_path(folder / name(request, index))
         paths.append(write_png_atomic(target, image, recipe_chunks(recipe)))
     return paths

@@ -12,14 +12,15 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ldm_studio.core.errors import Cancelled
 from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.resume import ResumePoint
 from ldm_studio.core.samplers import make_scheduler, set_timesteps
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ class StepEvent:
     latents: torch.Tensor
     x0: torch.Tensor
     preview: np.ndarray | None = None  # (B, h, w, 3) uint8, when the policy asked for one
+    # the live scheduler and generators, for a trajectory to snapshot during the step callback
+    scheduler: Any = field(default=None, repr=False)
+    generators: tuple[torch.Generator, ...] = ()
 
     @property
     def is_last(self) -> bool:
@@ -67,10 +71,13 @@ def denoise(
     *,
     cancel: threading.Event | None = None,
     preview: PreviewPolicy | None = None,
+    resume: ResumePoint | None = None,
 ) -> Iterator[StepEvent]:
     """Run the sampler step by step; the last event's `latents` are the result.
 
-    Raises `Cancelled` at the start of the first step after `cancel` is set.
+    With `resume` the loop starts at `resume.index` from its kept latents and state (a branch
+    of an earlier run); the events then count from that index. Raises `Cancelled` at the
+    start of the first step after `cancel` is set.
     """
     settings = request.settings
     request.check_for(model.info)
@@ -83,11 +90,18 @@ def denoise(
     conditioning = model.encode(request.condition, settings.batch_size, guided, request)
     cond_batch = conditioning.batch(guided)
     generators = generators_for(settings.seed, settings.batch_size)
-    latents = initial_noise(model.latent_shape(request), generators, model.device, model.dtype)
-    latents = latents * scheduler.init_noise_sigma
+    if resume is None:
+        latents = initial_noise(model.latent_shape(request), generators, model.device, model.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        first = 0
+    else:
+        latents = resume.apply(scheduler, generators, total, model.device, model.dtype)
+        first = resume.index
 
     step_kwargs = _step_kwargs(scheduler, settings.eta, generators)
     for index, t in enumerate(timesteps):
+        if index < first:
+            continue
         if cancel is not None and cancel.is_set():
             raise Cancelled(index)
         model_input = torch.cat([latents, latents]) if guided else latents
@@ -103,7 +117,7 @@ def denoise(
         if x0 is None:
             x0 = _x0_from_noise(scheduler, x_t, noise, t)
         image = preview.render(model, x0, index, total) if preview is not None else None
-        yield StepEvent(index, total, float(t), latents, x0, image)
+        yield StepEvent(index, total, float(t), latents, x0, image, scheduler, tuple(generators))
 
 
 def sample(

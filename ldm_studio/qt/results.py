@@ -18,7 +18,13 @@ from ldm_studio.core.store import history_dir
 
 
 def save_results(
-    images: np.ndarray, request: GenerationRequest, info: ModelInfo, device: str, job: int, folder: Path | None = None
+    images: np.ndarray,
+    request: GenerationRequest,
+    info: ModelInfo,
+    device: str,
+    job: int,
+    folder: Path | None = None,
+    extra_recipe: dict | None = None,
 ) -> list[Path]:
     """Write every image of a batch atomically with its recipe; return the paths in batch order."""
     now = time.time()
@@ -29,4 +35,5 @@ def save_results(
         folder or history_dir(),
         device=device,
         name=lambda req, index: history_name(req.settings.seed + index, now, job),
+        extra_recipe=extra_recipe,
     )

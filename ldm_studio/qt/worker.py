@@ -19,9 +19,11 @@ from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.memory import sample_with_retry
+from ldm_studio.core.model_hash import model_hash
 from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
+from ldm_studio.core.trajectory import Trajectory, TrajectoryStore, branch_recipe, branch_resume, image_sha256
 from ldm_studio.qt.images import grid_qimage
 from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
@@ -69,11 +71,14 @@ class EngineWorker(QObject):
     batch_planned = Signal(int, int, list)  # job, images planned, bad rows ("row N: problem")
     batch_progress = Signal(int, object)  # job, BatchProgress (emitted from the batch's writer thread)
     batch_finished = Signal(int, object)  # job, BatchReport (also when cancelled part-way)
+    step_decoded = Signal(int, int, object)  # job, kept step, QImage grid of its x0 fully decoded
+    step_decode_failed = Signal(int, int, str)  # job, kept step, why
 
-    def __init__(self, engine: Engine, mailbox: PreviewMailbox) -> None:
+    def __init__(self, engine: Engine, mailbox: PreviewMailbox, trajectories: TrajectoryStore | None = None) -> None:
         super().__init__()
         self.engine = engine
         self.mailbox = mailbox
+        self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
 
     @Slot()
@@ -115,7 +120,12 @@ class EngineWorker(QObject):
         model = self.engine.model
         try:
             images = self._generate(job)
-            files = save_results(images, job.request, model.info, self.engine.choice.label, job.id)
+            device = self.engine.choice.label
+            extra = None
+            if job.branch is not None:  # the recipe names the parent, the step and what changed
+                digest = model_hash(model.info.path)
+                extra = {"branch": branch_recipe(job.branch, job.request, model.info, model_hash=digest, device=device)}
+            files = save_results(images, job.request, model.info, device, job.id, extra_recipe=extra)
         except Cancelled:
             self.job_cancelled.emit(job.id)
             return
@@ -161,22 +171,62 @@ class EngineWorker(QObject):
             return
         self.batch_finished.emit(job.id, report)
 
+    @Slot(int, int)
+    def decode_step(self, job_id: int, step: int) -> None:
+        """Fully decode a kept step's x0 (Ctrl+D on a scrubbed step), here where the model lives."""
+        trajectory = self.trajectories.get(job_id)
+        try:
+            kept = trajectory.step(step) if trajectory is not None else None
+            if kept is None or kept.x0 is None:
+                raise LdmStudioError(f"step {step + 1} of job {job_id} is no longer kept (timeline memory budget)")
+            if self.engine.model is None:
+                raise LdmStudioError("no model is loaded")
+            image = grid_qimage(decode_preview(self.engine.model, kept.x0.to(self.engine.model.device)))
+        except Exception as exc:  # a person asked for a picture: say why there is none
+            self.step_decode_failed.emit(job_id, step, str(exc))
+            return
+        self.step_decoded.emit(job_id, step, image)
+
     def _generate(self, job: Job) -> np.ndarray:
-        """The job's images, with the core's out-of-memory policy (image by image, then explain)."""
+        """The job's images, its steps kept, with the core's out-of-memory policy (image by image, then explain)."""
+        request = job.request
+        trajectory = self.trajectories.start(job.id, request, job.branch)
+        resume = None
+        if job.branch is not None:
+            parent = self.trajectories.get(job.parent_job) if job.parent_job is not None else None
+            resume = branch_resume(self.engine.model, job.branch, request, parent, job.cancel)
+            if parent is not None:
+                trajectory.start_from(parent, job.branch.step, job.branch.image)
         clocks: list[StepClock] = []
 
-        def sample(request: GenerationRequest, part: int, parts: int) -> np.ndarray:
+        def sample(part_request: GenerationRequest, part: int, parts: int) -> np.ndarray:
             if part == 0:  # a fresh clock for the first try and for the image-by-image retry
-                clocks.append(StepClock(job.request.settings.steps * parts))
-            return self._sample(job, request, part, parts, clocks[-1])
+                clocks.append(StepClock(request.settings.steps * parts))
+            if parts == 1:
+                images = self._sample(job, part_request, 0, 1, clocks[-1], trajectory, resume)
+                trajectory.image_sha256 = [image_sha256(image) for image in images]
+                return images
+            self.trajectories.discard(job.id)  # split into single images: no one timeline to keep
+            return self._sample(job, part_request, part, parts, clocks[-1])
 
-        return sample_with_retry(job.request, self.engine.choice.label, sample)
+        return sample_with_retry(request, self.engine.choice.label, sample)
 
-    def _sample(self, job: Job, request: GenerationRequest, part: int, parts: int, clock: StepClock) -> np.ndarray:
+    def _sample(
+        self,
+        job: Job,
+        request: GenerationRequest,
+        part: int,
+        parts: int,
+        clock: StepClock,
+        trajectory: Trajectory | None = None,
+        resume=None,
+    ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
         policy = PreviewPolicy("cheap", projection=self._projection)
 
         def on_step(event: StepEvent) -> None:
+            if trajectory is not None:
+                trajectory.record(event)
             # Heun and PLMS take more scheduler steps than `steps`: the loop's own count is the truth
             total = clock.total = event.total * parts
             done = part * event.total + event.index + 1
@@ -191,5 +241,5 @@ class EngineWorker(QObject):
                 if self.mailbox.put(item):
                     self.preview_ready.emit()
 
-        result = self.engine.generate(request, cancel=job.cancel, preview=policy, on_step=on_step)
+        result = self.engine.generate(request, cancel=job.cancel, preview=policy, on_step=on_step, resume=resume)
         return result.images

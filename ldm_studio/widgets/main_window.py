@@ -46,6 +46,7 @@ from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
+from ldm_studio.widgets.timeline import install_timeline
 from ldm_studio.widgets.welcome import WelcomePanel
 
 MESSAGE_MS = 8000
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
+        self.timeline = install_timeline(self)  # every step kept: scrub, play, export, branch
         self._restore_settings()
         if self.settings.problem:
             self.statusBar().showMessage(self.settings.problem, 30_000)
