@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from ldm_studio.core.model_folder import ModelInfo
 
 MAX_SEED = 2**63 - 1 - 4096  # room for seed + batch index in a 64-bit generator seed
+# The text encoders read 77 tokens; a longer prompt is a pasted document, and a multi-megabyte
+# one freezes the text box that shows it. Readers of recipes and settings cut at this length.
+MAX_PROMPT_CHARS = 10_000
 
 
 def random_seed() -> int:
@@ -40,6 +43,10 @@ class TextCondition:
             raise RequestError("prompt", f"must be text, got {type(self.prompt).__name__}")
         if not isinstance(self.negative, str):
             raise RequestError("negative", f"must be text, got {type(self.negative).__name__}")
+        for name in ("prompt", "negative"):
+            length = len(getattr(self, name))
+            if length > MAX_PROMPT_CHARS:
+                raise RequestError(name, f"is {length} characters long; the limit is {MAX_PROMPT_CHARS}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
+    MAX_PROMPT_CHARS,
     ClassCondition,
     CombinedCondition,
     Condition,
@@ -109,10 +110,11 @@ class ConditioningPanel(QTabWidget):
         }
 
     def restore(self, state: dict) -> None:
+        # cut at the prompt limit: a multi-megabyte line would freeze the text box for minutes
         if isinstance(state.get("prompt"), str):
-            self.text.prompt.setPlainText(state["prompt"])
+            self.text.prompt.setPlainText(state["prompt"][:MAX_PROMPT_CHARS])
         if isinstance(state.get("negative"), str):
-            self.text.negative.setText(state["negative"])
+            self.text.negative.setText(state["negative"][:MAX_PROMPT_CHARS])
         classes = state.get("classes")
         if isinstance(classes, list) and all(isinstance(c, int) for c in classes):
             self.classes.set_class_ids(classes)
