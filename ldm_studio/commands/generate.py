@@ -11,8 +11,9 @@ from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
+from ldm_studio.core.limits import check_fits
 from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.outputs import save_images
+from ldm_studio.core.outputs import check_output_folder, save_images
 from ldm_studio.core.requests import (
     Condition,
     GenerationRequest,
@@ -66,8 +67,8 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
         eta=args.eta if args.eta is not None else d.eta,
         seed=args.seed if args.seed is not None else random_seed(),
         batch_size=args.batch,
-        width=args.width or info.resolution,
-        height=args.height or info.resolution,
+        width=args.width if args.width is not None else info.resolution,  # --width 0 is an error, not "default"
+        height=args.height if args.height is not None else info.resolution,
     )
 
 
@@ -107,13 +108,25 @@ def run(args: argparse.Namespace) -> int:
     request = GenerationRequest(condition_from_args(args, info), settings_from_args(args, info))
     request.check_for(info)
     choice = choose_device(args.device, args.dtype)
+    check_fits(request.settings, choice.device)
+    history = history_dir()
+    out = check_output_folder(args.out or history)  # before sampling: a bad --out costs nothing
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
     engine = Engine(choice)
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
     result = engine.generate(request, on_step=progress)
-    for path in save_images(result.images, request, engine.model.info, args.out or history_dir(), device=choice.label):
+
+    def moved(folder: Path, exc: OSError) -> None:
+        print(
+            f"ldm-studio generate: cannot write to {out} ({exc.strerror or exc}); saving to {folder} instead",
+            file=sys.stderr,
+        )
+
+    for path in save_images(
+        result.images, request, engine.model.info, out, device=choice.label, fallback=history, on_fallback=moved
+    ):
         print(path)
     if not args.quiet:
         print(

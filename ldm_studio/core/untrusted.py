@@ -135,8 +135,9 @@ def open_image_bounded(source: str | Path | bytes, file: object, max_pixels: int
         raise FileFormatError(file, f"is a folder, not a {what}") from None
     except UnidentifiedImageError:
         raise FileFormatError(file, f"is not an image file (expected a PNG {what})") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FileFormatError(file, f"is a decompression bomb (too many pixels for a {what})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        problem = short_text(str(exc), 100).split(", could be")[0]
+        raise FileFormatError(file, f"is a decompression bomb: too many pixels for a {what} ({problem})") from None
     except MemoryError:
         raise FileFormatError(file, f"is too large to decode as a {what}") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, TypeError, IndexError) as exc:
