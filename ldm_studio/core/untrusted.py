@@ -112,6 +112,7 @@ def open_image_bounded(source: str | Path | bytes, file: object, max_pixels: int
 
     stream: BinaryIO | str = io.BytesIO(source) if isinstance(source, bytes) else str(Path(source).expanduser())
     try:
+        check_png_chunk_sizes(source, file)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(stream)
@@ -145,6 +146,32 @@ def open_image_bounded(source: str | Path | bytes, file: object, max_pixels: int
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png_chunk_sizes(source: str | Path | bytes, file: object) -> None:
+    """For a PNG, refuse a chunk that declares more bytes than the file has left, before PIL reads it.
+
+    A flipped length field would otherwise make the reader ask for (and allocate) gigabytes. Other
+    formats pass through; a missing file is left to the caller's own message.
+    """
+    try:
+        handle: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else Path(source).expanduser().open("rb")
+    except OSError:
+        return
+    with handle:
+        if handle.read(8) != PNG_SIGNATURE:
+            return
+        size = handle.seek(0, io.SEEK_END)
+        position = 8
+        while position + 8 <= size:
+            handle.seek(position)
+            length, kind = struct.unpack(">I4s", handle.read(8))
+            if position + 12 + length > size:
+                name = kind.decode("latin-1")
+                raise FileFormatError(file, f"is damaged: its {name!r} chunk declares {length} bytes past its end")
+            if kind == b"IEND":
+                return
+            position += 12 + length
 
 
 def read_png_text(path: str | Path) -> dict[str, str]:
