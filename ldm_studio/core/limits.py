@@ -10,11 +10,13 @@ refused outright.
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.requests import SamplerSettings
+
+if TYPE_CHECKING:  # torch is imported only when a device is asked about (`import ldm_studio.cli` stays light)
+    import torch
 
 # Peak bytes per output pixel of one image: the autoencoder's decoder at full resolution holds
 # a few 128-channel fp32 activations (CompVis f4/f8 decoders); measured 512x512 decodes peak near
@@ -31,6 +33,8 @@ def device_memory(device: torch.device) -> int | None:
     """Total memory the device can give a process (RAM for CPU and MPS), or None when unknown."""
     try:
         if device.type == "cuda":
+            import torch
+
             return int(torch.cuda.get_device_properties(device).total_memory)
         if hasattr(os, "sysconf"):
             return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
