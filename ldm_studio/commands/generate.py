@@ -12,9 +12,10 @@ from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
+from ldm_studio.core.limits import check_fits
 from ldm_studio.core.memory import sample_with_retry
 from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.outputs import save_images
+from ldm_studio.core.outputs import check_output_folder, save_images
 from ldm_studio.core.requests import (
     Condition,
     GenerationRequest,
@@ -72,8 +73,8 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
         eta=args.eta if args.eta is not None else d.eta,
         seed=args.seed if args.seed is not None else random_seed(),
         batch_size=args.batch,
-        width=args.width or info.resolution,
-        height=args.height or info.resolution,
+        width=args.width if args.width is not None else info.resolution,  # --width 0 is an error, not "default"
+        height=args.height if args.height is not None else info.resolution,
     )
 
 
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if args.trajectory is not None and args.trajectory.suffix.lower() not in (".gif", ".webp", ".png"):
         raise RequestError("--trajectory", f"{args.trajectory.name}: write .gif, .webp (animated) or .png (a strip)")
     choice = choose_device(args.device, args.dtype)
+    check_fits(request.settings, choice.device)
+    history = history_dir()
+    out = check_output_folder(args.out or history)  # before sampling: a bad --out costs nothing
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
     engine = Engine(choice)
@@ -124,7 +128,16 @@ def run(args: argparse.Namespace) -> int:
         return results[-1].images
 
     images = sample_with_retry(request, choice.label, sample)  # out of memory: image by image, as the window does
-    for path in save_images(images, request, engine.model.info, args.out or history_dir(), device=choice.label):
+
+    def moved(folder: Path, exc: OSError) -> None:
+        print(
+            f"ldm-studio generate: cannot write to {out} ({exc.strerror or exc}); saving to {folder} instead",
+            file=sys.stderr,
+        )
+
+    for path in save_images(
+        images, request, engine.model.info, out, device=choice.label, fallback=history, on_fallback=moved
+    ):
         print(path)
     if trajectory is not None:
         print(_write_trajectory(engine, trajectory, args, images))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ldm_studio.core.model_folder import ModelInfo
 
 ClassNames = Sequence[str] | None
+MAX_PROMPT_CHARS = 10_000  # far beyond any text encoder; keeps hostile recipes and batch rows bounded
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,10 @@ class TextCondition(ConditionType):
             raise RequestError("prompt", f"must be text, got {type(self.prompt).__name__}")
         if not isinstance(self.negative, str):
             raise RequestError("negative", f"must be text, got {type(self.negative).__name__}")
+        for name in ("prompt", "negative"):
+            length = len(getattr(self, name))
+            if length > MAX_PROMPT_CHARS:
+                raise RequestError(name, f"is {length} characters long; the limit is {MAX_PROMPT_CHARS}")
 
     @classmethod
     def given(cls, values: Mapping[str, Any]) -> bool:
@@ -351,10 +356,10 @@ class SemanticMapCondition(ConditionType):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SemanticMapCondition:
-        from PIL import Image
+        from ldm_studio.core.untrusted import MAX_MAP_PIXELS, open_image_bounded
 
         raw = base64.b64decode(data["map_png"], validate=True)
-        with Image.open(io.BytesIO(raw)) as image:
+        with open_image_bounded(raw, "map_png", MAX_MAP_PIXELS, "semantic map") as image:
             indices = np.asarray(image, dtype=np.int64)
         return cls(indices, str(data.get("label_set", "coco-stuff-182")))
 

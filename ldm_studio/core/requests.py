@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ldm_studio.core.condition_types import (
+    MAX_PROMPT_CHARS,
     ClassCondition,
     CombinedCondition,
     ConditionType,
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from ldm_studio.core.model_folder import ModelInfo
 
 MAX_SEED = 2**63 - 1 - 4096  # room for seed + batch index in a 64-bit generator seed
+# The text encoders read 77 tokens; a longer prompt is a pasted document, and a multi-megabyte
+# one freezes the text box that shows it. Readers of recipes and settings cut at this length.
 
 
 def random_seed() -> int:
@@ -117,6 +120,7 @@ def condition_for_image(condition: Condition, index: int) -> Condition:
 
 
 __all__ = [
+    "MAX_PROMPT_CHARS",
     "ClassCondition",
     "CombinedCondition",
     "Condition",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from ldm_studio.core.condition_types import (
+    MAX_PROMPT_CHARS,
     ClassCondition,
     CombinedCondition,
     ConditionType,
@@ -85,10 +86,11 @@ class ConditioningPanel(QTabWidget):
         }
 
     def restore(self, state: dict) -> None:
+        # cut at the prompt limit: a multi-megabyte line would freeze the text box for minutes
         if isinstance(state.get("prompt"), str):
-            self.text.prompt.setPlainText(state["prompt"])
+            self.text.prompt.setPlainText(state["prompt"][:MAX_PROMPT_CHARS])
         if isinstance(state.get("negative"), str):
-            self.text.negative.setText(state["negative"])
+            self.text.negative.setText(state["negative"][:MAX_PROMPT_CHARS])
         classes = state.get("classes")
         if isinstance(classes, list) and all(isinstance(c, int) for c in classes):
             self.classes.set_class_ids(classes)

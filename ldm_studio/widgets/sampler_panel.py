@@ -123,8 +123,8 @@ class SamplerPanel(QWidget):
             self.random_seed.setChecked(state["random_seed"])
         if isinstance(state.get("seed"), int):
             self.seed.setValue(min(max(state["seed"], 0), MAX_SEED))
-        if isinstance(state.get("batch"), int):
-            self.batch.setValue(state["batch"])
+        if isinstance(state.get("batch"), int):  # a hand-edited file may hold any integer
+            self.batch.setValue(min(max(state["batch"], self.batch.minimum()), self.batch.maximum()))
 
     def _sync_seed_enabled(self) -> None:
         self.seed.setEnabled(not self.random_seed.isChecked())

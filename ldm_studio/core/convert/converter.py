@@ -21,7 +21,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from ldm_studio import __version__
-from ldm_studio.core.convert import autoencoder, unet
+from ldm_studio.core.convert import autoencoder, sanity, unet
 from ldm_studio.core.convert.config import FIRST_STAGE_COND, OriginalConfig, read_config
 from ldm_studio.core.convert.keys import KeyMap
 from ldm_studio.core.errors import ConversionError
@@ -133,14 +133,15 @@ def convert_checkpoint(
     unet_layout = unet.read_layout(config.unet, config_file)
     ae_layout = autoencoder.read_layout(config.first_stage, config_file)
     _check_architecture(config, family, hook, unet_layout, ae_layout)
+    sanity.check_unet_layout(config_file, unet_layout)
     tokenizer_obj = (tokenizer, _load_tokenizer(tokenizer, config_file)) if hook.needs_tokenizer else None
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise ConversionError(target, "exists and is not empty (choose another --out)")
+    _check_out(target, overwrite)
 
     report("reading checkpoint", 0.05)
     ckpt = read_checkpoint(ckpt_file)
     groups, scale_factor, ema_used, dropped = _split(ckpt.state_dict, config, ckpt_file, weights)
     _check_schedule(ckpt.state_dict, config, ckpt_file)
+    sanity.check_unet_against_weights(ckpt_file, config_file, unet_layout, groups["unet"])
 
     report("converting U-Net", 0.3)
     unet_model = unet.build_unet(unet_layout)
@@ -166,8 +167,7 @@ def convert_checkpoint(
     writers.update(converted.writers)
 
     report("writing model folder", 0.8)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = _staging_folder(target)
     try:
         for folder, write in writers.items():
             write(staging / folder)
@@ -198,14 +198,57 @@ def convert_checkpoint(
             **converted.info,
         )
         write_model_info(_at(info, staging))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        _replace_folder(staging, target)
+    except OSError as exc:  # a full disk, a folder gone read-only: one line, and nothing half-written left
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConversionError(target, f"cannot write the model folder ({exc.strerror or exc})") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     report("done", 1.0)
     return ConversionReport(info, ema_used, dropped)
+
+
+MODEL_FOLDER_MARKERS = ("ldm_studio.json", "model_index.json")
+
+
+def _check_out(target: Path, overwrite: bool) -> None:
+    """Refuse an `--out` that is a file, holds something other than a model, or cannot be written, before work."""
+    if target.exists() and not target.is_dir():
+        raise ConversionError(target, "is a file, not a folder (choose another --out)")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise ConversionError(target, "exists and is not empty (choose another --out)")
+        if not any((target / marker).is_file() for marker in MODEL_FOLDER_MARKERS):
+            # --overwrite replaces a model folder; a folder of other files (a thesis, notes) is never deleted
+            raise ConversionError(
+                target, "is not a model folder (no ldm_studio.json or model_index.json); --overwrite replaces only one"
+            )
+    shutil.rmtree(_staging_folder(target))  # proves the parent is writable before the slow work
+
+
+def _staging_folder(target: Path) -> Path:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    except OSError as exc:
+        raise ConversionError(target, f"cannot write the model folder there ({exc.strerror or exc})") from None
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Move the finished folder into place; an old model folder is renamed aside first and removed last."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-replaced-{staging.name[-8:]}")
+        target.rename(old)
+    try:
+        staging.rename(target)
+    except BaseException:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def make_scheduler(config: OriginalConfig) -> DDIMScheduler:

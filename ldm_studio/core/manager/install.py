@@ -8,17 +8,20 @@ the downloads cache, which is what lets the next attempt resume.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from ldm_studio.core.catalogue import CatalogueEntry, get_entry
 from ldm_studio.core.convert import convert_checkpoint
 from ldm_studio.core.errors import DownloadError, FileFormatError, LdmStudioError, ModelFolderError
+from ldm_studio.core.file_lock import file_lock
 from ldm_studio.core.manager.archive import find_member, unpack_zip
 from ldm_studio.core.manager.hashing import folder_sha256
 from ldm_studio.core.manager.https import download_file
@@ -227,27 +230,54 @@ def _commit(staging: Path, out: Path, model: InstalledModel, tracker: ProgressTr
 
 
 class _staging:
-    """A hidden folder in the models folder for building one model; removed whatever happens."""
+    """A hidden folder in the models folder for building one model; removed whatever happens.
+
+    The job holds an OS lock on `.owner.lock` inside it while it runs: a folder whose lock is free
+    belongs to a job that was killed, and the next install removes it (`remove_stale_staging`).
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.path: Path | None = None
+        self._owner = contextlib.ExitStack()
 
     def __enter__(self) -> Path:
         root = models_dir()
         root.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging()
         self.path = Path(tempfile.mkdtemp(prefix=f".staging-{self.name}-", dir=root))
+        self._owner.enter_context(file_lock(self.path / OWNER_LOCK, timeout=5))
         return self.path
 
     def __exit__(self, *exc: object) -> None:
+        self._owner.close()
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+OWNER_LOCK = ".owner.lock"
+STALE_AFTER_S = 60.0  # a folder this old whose owner lock is free was left by a killed job
 
 
 def staging_folders() -> list[Path]:
     """Leftovers of jobs killed hard (power loss); never shown as models, safe to delete."""
     root = models_dir()
     return sorted(root.glob(".staging-*")) if root.is_dir() else []
+
+
+def remove_stale_staging() -> list[Path]:
+    """Delete staging folders of killed jobs (their owner lock is free, and they are not brand new)."""
+    removed = []
+    for folder in staging_folders():
+        try:
+            if time.time() - folder.stat().st_mtime < STALE_AFTER_S:
+                continue  # just created: its job may not hold the lock yet
+            with file_lock(folder / OWNER_LOCK, timeout=0):
+                shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, LdmStudioError):
+            continue  # a running job holds it, or it is gone already
+        removed.append(folder)
+    return removed
 
 
 def _copy_tree(source: Path, out: Path, tracker: ProgressTracker) -> None:
