@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
-from ldm_studio.core.model_folder import read_model_info
+if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
+    from ldm_studio.core.batch import BatchProgress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldm_studio.core.batch import BatchRun, read_spec
+    from ldm_studio.core.device import choose_device
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.model_folder import read_model_info
+
     info = read_model_info(args.model)
     spec = read_spec(args.spec)
     choice = choose_device(args.device, args.dtype)

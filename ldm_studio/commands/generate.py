@@ -5,22 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ldm_studio.core.conditions import condition_from_inputs
 from ldm_studio.core.demo_model import demo_model_path
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.outputs import save_images
-from ldm_studio.core.requests import (
-    Condition,
-    GenerationRequest,
-    SamplerSettings,
-    random_seed,
-)
-from ldm_studio.core.samplers import SAMPLER_NAMES
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.sampler_names import SAMPLER_NAMES
+
+if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
+    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.requests import Condition, SamplerSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSettings:
+    from ldm_studio.core.requests import SamplerSettings, random_seed
+
     d = info.defaults
     return SamplerSettings(
         sampler=args.sampler or d.sampler,
@@ -72,6 +67,8 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
 
 
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
+    from ldm_studio.core.conditions import condition_from_inputs
+
     return condition_from_inputs(
         info,
         prompt=args.prompt,
@@ -103,6 +100,13 @@ def resolve_model(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldm_studio.core.device import choose_device
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.model_folder import read_model_info
+    from ldm_studio.core.outputs import save_images
+    from ldm_studio.core.requests import GenerationRequest
+    from ldm_studio.core.store import history_dir
+
     info = read_model_info(resolve_model(args))
     request = GenerationRequest(condition_from_args(args, info), settings_from_args(args, info))
     request.check_for(info)
