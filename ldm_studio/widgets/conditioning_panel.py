@@ -70,6 +70,14 @@ class ConditioningPanel(QTabWidget):
         if shown:
             self.setCurrentIndex(shown[0])  # multi: the prompt first, as a person starts
         self.map.set_model(family, info)
+        if info is not None:
+            self.classes.set_labels(info.class_names, info.num_classes)
+
+    def show_problem(self, error: RequestError) -> None:
+        """Show a class problem on the Class tab, where the classes are picked (it is made current)."""
+        if error.field == "class" and self.isTabVisible(1):
+            self.setCurrentIndex(1)
+            self.classes.show_problem(str(error))
 
     def image_count(self) -> int | None:
         """A batch size the condition dictates (several classes), else None."""

@@ -241,6 +241,7 @@ class MainWindow(QMainWindow):
             request.check_for(info)
         except RequestError as exc:
             self.show_error(str(exc))
+            self.conditioning.show_problem(exc)
             return None
         self.clear_error()
         self.sampler.remember_seed(settings.seed)

@@ -1,0 +1,61 @@
+"""What a new user hit in the window on the demo model (issue 19), through mouse and keyboard."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from qt_helpers import make_window
+
+from ldm_studio.core.demo_model import demo_model_path
+
+DEMO = demo_model_path()
+needs_demo = pytest.mark.skipif(DEMO is None, reason="this tree has no demo model")
+
+
+@pytest.fixture
+def demo_window(qtbot):
+    window = make_window(qtbot, DEMO)
+    yield window
+    window.close()
+
+
+def visible_names(picker) -> list[str]:
+    return [picker.list.item(i).text().split(maxsplit=1)[1] for i in range(picker.list.count())
+            if not picker.list.item(i).isHidden()]
+
+
+@needs_demo
+def test_class_tab_lists_the_demo_models_own_classes(qtbot, demo_window):
+    panel = demo_window.conditioning
+    qtbot.mouseClick(panel.tabBar(), Qt.MouseButton.LeftButton, pos=panel.tabBar().tabRect(1).center())
+    picker = panel.classes
+    assert picker.isVisible()
+    info = demo_window.controller.model_info
+    assert picker.names() == list(info.class_names) and picker.list.count() == 8
+    assert "8 classes" in picker.search.placeholderText()
+
+    qtbot.mouseClick(picker.search, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(picker.search, "snow")
+    assert visible_names(picker) == ["snowfield"]
+    qtbot.keyClick(picker.search, Qt.Key.Key_Return)  # ticks the first match
+    assert picker.class_ids() == [info.class_names.index("snowfield")]
+    assert "snowfield" in picker.summary.text()
+
+
+@needs_demo
+def test_a_class_the_model_lacks_is_reported_on_the_class_tab(qtbot, demo_window):
+    """A stale ImageNet list (as before the fix) lets 436 "beach wagon" be ticked: Generate says why, there."""
+    panel = demo_window.conditioning
+    picker = panel.classes
+    picker.set_labels(None)
+    qtbot.keyClicks(picker.search, "beach wagon")
+    qtbot.keyClick(picker.search, Qt.Key.Key_Return)
+    assert picker.class_ids() == [436]
+    panel.setCurrentIndex(0)  # the person looks at another tab when pressing Generate
+    qtbot.mouseClick(demo_window.generate_button, Qt.MouseButton.LeftButton)
+    assert demo_window.controller.current_job is None
+    assert panel.currentWidget() is picker and picker.summary.isVisible()
+    assert "index 436 is outside 0..7" in picker.summary.text() and "c62828" in picker.summary.styleSheet()
+    qtbot.keyClick(picker.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    picker.clear()
+    assert "c62828" not in picker.summary.styleSheet()
