@@ -457,7 +457,7 @@ class MainWindow(QMainWindow):
         self.clear_error()
         self.last_restore = result.message(Path(path).name)
         self.show_message(self.last_restore)
-        if result.not_restored or result.model_note:
+        if result.not_restored or result.cleared or result.model_note:
             self.error_label.setText(self.last_restore)
             self.error_label.show()
         return True

@@ -34,11 +34,14 @@ class RestoreResult:
 
     restored: list[str] = field(default_factory=list)
     not_restored: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)  # inputs the recipe leaves unset that were set
     model_note: str = ""
 
     def message(self, name: str) -> str:
         source = f"{name}: restored {', '.join(self.restored) or 'nothing'}"
         parts = [source]
+        if self.cleared:
+            parts.append(f"cleared {', '.join(self.cleared)} (not in the recipe)")
         if self.not_restored:
             parts.append(f"not restored: {'; '.join(self.not_restored)}")
         if self.model_note:
@@ -81,10 +84,28 @@ def _apply_condition(condition: Condition, panel: ConditioningPanel, result: Res
         elif not isinstance(part, UnconditionalCondition):
             result.not_restored.append(f"{type(part).__name__} input")
     family = panel.family
+    if family == "multi":
+        _clear_unset_inputs(parts, panel, result)
     wanted = {FAMILY_OF[type(p)] for p in parts if type(p) in FAMILY_OF}
     if family and wanted and family not in wanted and not isinstance(condition, CombinedCondition):
         kinds = "/".join(sorted(wanted))
         result.not_restored.append(f"the image's {kinds} input is set, but the loaded model is {family}")
+
+
+def _clear_unset_inputs(parts: tuple[Condition, ...], panel: ConditioningPanel, result: RestoreResult) -> None:
+    """A multi-input model uses every input that is set, so one the recipe does not set must go:
+    otherwise a stale map or class from before steers the remake away from the image."""
+    kinds = {type(p) for p in parts}
+    if TextCondition not in kinds and (panel.text.prompt.toPlainText().strip() or panel.text.negative.text().strip()):
+        panel.text.prompt.clear()
+        panel.text.negative.clear()
+        result.cleared.append("prompt")
+    if ClassCondition not in kinds and panel.classes.class_ids():
+        panel.classes.clear()
+        result.cleared.append("class")
+    if SemanticMapCondition not in kinds and panel.map.map_condition(required=False) is not None:
+        panel.map.clear()  # one undo step in the painter: Ctrl+Z there brings the map back
+        result.cleared.append("semantic map")
 
 
 def set_semantic_map(panel: ConditioningPanel, condition: SemanticMapCondition) -> None:
@@ -93,6 +114,9 @@ def set_semantic_map(panel: ConditioningPanel, condition: SemanticMapCondition) 
     setter = getattr(tab, "set_map", None)
     if callable(setter):
         setter(condition.label_map, condition.label_set)
+        use = getattr(tab, "use_map_box", None)
+        if use is not None:
+            use.setChecked(True)  # a multi-input model then uses it
         return
     tab.label_set = condition.label_set
     tab.label_map = condition.label_map

@@ -59,3 +59,54 @@ def test_a_class_the_model_lacks_is_reported_on_the_class_tab(qtbot, demo_window
     qtbot.keyClick(picker.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     picker.clear()
     assert "c62828" not in picker.summary.styleSheet()
+
+
+def drop_png(window, path) -> None:
+    """A PNG dropped on the window, as from a file manager."""
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dropEvent(event)
+
+
+def text_only_png(folder, info, prompt: str):
+    import numpy as np
+
+    from ldm_studio.core.outputs import save_images
+    from ldm_studio.core.requests import CombinedCondition, GenerationRequest, SamplerSettings, TextCondition
+
+    request = GenerationRequest(
+        CombinedCondition(TextCondition(prompt), None, None), SamplerSettings(steps=5, seed=7, width=64, height=64)
+    )
+    image = np.zeros((1, 64, 64, 3), dtype=np.uint8)
+    return save_images(image, request, info, folder, device="cpu")[0]
+
+
+@needs_demo
+def test_opening_a_text_recipe_clears_a_stale_map_and_class_and_says_so(qtbot, demo_window, tmp_path):
+    from ldm_studio.core.requests import CombinedCondition
+
+    panel = demo_window.conditioning
+    qtbot.mouseClick(panel.tabBar(), Qt.MouseButton.LeftButton, pos=panel.tabBar().tabRect(2).center())
+    qtbot.mouseClick(panel.map.template_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.tabBar(), Qt.MouseButton.LeftButton, pos=panel.tabBar().tabRect(1).center())
+    qtbot.keyClicks(panel.classes.search, "beach")
+    qtbot.keyClick(panel.classes.search, Qt.Key.Key_Return)
+    before = panel.condition()
+    assert before.label is not None and before.semantic is not None
+
+    png = text_only_png(tmp_path, demo_window.controller.model_info, "a dense forest of green trees")
+    drop_png(demo_window, png)
+    condition = panel.condition()
+    assert isinstance(condition, CombinedCondition)
+    assert condition.text.prompt == "a dense forest of green trees"
+    assert condition.label is None and condition.semantic is None
+    assert "cleared class, semantic map (not in the recipe)" in demo_window.last_restore
+    assert demo_window.error_label.text() == demo_window.last_restore
+    panel.map.editor.undo_action.trigger()  # the painter's Undo brings the map back
+    assert panel.map.label_map is not None
