@@ -71,7 +71,7 @@ class ConditioningPanel(QTabWidget):
             self.setCurrentIndex(shown[0])  # multi: the prompt first, as a person starts
         self.map.set_model(family, info)
         if info is not None:
-            self.classes.set_labels(info.class_names, info.num_classes)
+            self.classes.set_labels(getattr(info, "class_names", None), getattr(info, "num_classes", None))
 
     def show_problem(self, error: RequestError) -> None:
         """Show a class problem on the Class tab, where the classes are picked (it is made current)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QImageReader, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QToolBar,
     QVBoxLayout,
@@ -36,6 +35,7 @@ from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
 from ldm_studio.widgets.canvas import ImageCanvas
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel
+from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
 from ldm_studio.widgets.map_painter import install_map_painter
@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
         self._restore_settings()
         if self.settings.problem:
-            self.statusBar().showMessage(self.settings.problem, 30_000)
+            self.show_message(self.settings.problem, 30_000)
         start = model or self.settings.get("model", None, str)
         demo = demo_model_path()
         if start is None and "model" not in self.settings.values and demo is not None:
@@ -134,16 +134,13 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(panel)
         column.addWidget(self.conditioning, 1)
         column.addWidget(sampler_box)
-        column.addWidget(self.error_label)
-        column.addWidget(self.generate_button)
-        column.addWidget(self.queue_label)
-        scroll = QScrollArea()
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(320)
+        # Generate, its error line and the queue stay in view below the scrolled inputs
+        scroll_column, self.controls_scroll = controls_column(
+            panel, [self.error_label, self.generate_button, self.queue_label]
+        )
         self.controls_dock = QDockWidget("Generate")
         self.controls_dock.setObjectName("controls_dock")
-        self.controls_dock.setWidget(scroll)
+        self.controls_dock.setWidget(scroll_column)
         self.controls_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
 
@@ -155,7 +152,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
 
         self.progress = ProgressPanel()
+        self.status_text = ElidedLabel()  # long messages end in "…", the whole text in its tooltip
+        self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.progress)
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(lambda: self.status_text.set_full_text(""))
 
     def _build_actions(self) -> None:
         def action(text: str, slot, *keys: QKeySequence | str) -> QAction:
@@ -298,14 +300,19 @@ class MainWindow(QMainWindow):
         self.show_message(f"Saved {', '.join(Path(w).name for w in written)}")
         return written
 
-    def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, MESSAGE_MS)
+    def show_message(self, text: str, timeout_ms: int = MESSAGE_MS) -> None:
+        self.status_text.set_full_text(text)
+        self._status_timer.start(timeout_ms)
+
+    def status_message(self) -> str:
+        """The status line's whole text (it may show elided)."""
+        return self.status_text.full_text
 
     def show_error(self, text: str) -> None:
         self.last_error = text
         self.error_label.setText(text)
         self.error_label.show()
-        self.statusBar().showMessage(text, MESSAGE_MS * 2)
+        self.show_message(text, MESSAGE_MS * 2)
 
     def clear_error(self) -> None:
         self.error_label.hide()

@@ -110,3 +110,48 @@ def test_opening_a_text_recipe_clears_a_stale_map_and_class_and_says_so(qtbot, d
     assert demo_window.error_label.text() == demo_window.last_restore
     panel.map.editor.undo_action.trigger()  # the painter's Undo brings the map back
     assert panel.map.label_map is not None
+
+
+def fully_visible(widget) -> bool:
+    """The whole widget is on screen: not scrolled away, not clipped by its parents."""
+    return widget.isVisible() and widget.visibleRegion().boundingRect().size() == widget.size()
+
+
+@needs_demo
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
+def test_generate_stays_in_view_after_the_class_and_map_tabs(qtbot, demo_window, size):
+    window = demo_window
+    window.resize(*size)
+    bar = window.conditioning.tabBar()
+    for tab in (1, 2, 0, 2):
+        qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tab).center())
+        qtbot.wait(20)
+        assert fully_visible(window.generate_button), (size, tab)
+        assert not window.controls_scroll.horizontalScrollBar().isVisible()
+    window.show_error("class: index 436 is outside 0..7; " + "a long explanation that wraps, " * 4)
+    qtbot.wait(20)
+    label = window.error_label
+    assert fully_visible(label) and label.height() >= label.heightForWidth(label.width())
+    assert fully_visible(window.generate_button)
+
+
+@needs_demo
+def test_at_the_minimum_width_nothing_in_the_sampler_panel_is_clipped(qtbot, demo_window):
+    window = demo_window
+    window.resize(window.minimumSizeHint().width(), 900)
+    qtbot.wait(20)
+    sampler = window.sampler
+    for widget in (sampler.steps, sampler.guidance, sampler.eta, sampler.reuse_seed, sampler.height_box, sampler.batch):
+        assert fully_visible(widget), type(widget).__name__
+
+
+@needs_demo
+def test_long_status_messages_are_elided_with_the_whole_text_in_a_tooltip(qtbot, demo_window):
+    window = demo_window
+    window.resize(1280, 800)
+    text = "Saved " + ", ".join(f"20261201-150435-{n}.png" for n in range(30))
+    window.show_message(text)
+    qtbot.wait(20)
+    shown = window.status_text
+    assert window.status_message() == text and shown.toolTip() == text
+    assert shown.text().endswith("…") and shown.fontMetrics().horizontalAdvance(shown.text()) <= shown.width()
