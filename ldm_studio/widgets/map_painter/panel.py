@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.core.display_colors import display_color
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.label_translation import translate_map
 from ldm_studio.core.labels import LabelSet, load_label_set
@@ -195,7 +196,7 @@ class MapTab(QWidget):
         self.canvas.label = int(index)
         label = self.labels[index]
         pixmap = QPixmap(36, 36)
-        pixmap.fill(QColor(*(label.color or (0, 0, 0))))
+        pixmap.fill(QColor(*display_color(label)))
         self.current_swatch.setPixmap(pixmap)
         self.current_name.setText(f"<b>{label.name}</b> ({index})")
         self.palette.set_current(index)
