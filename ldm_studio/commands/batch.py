@@ -1,4 +1,4 @@
-"""`ldm-studio batch SPEC --model DIR --out DIR`: run a batch spec headless, resumably."""
+"""`ldm-studio batch SPEC [--model DIR] --out DIR`: run a batch spec headless, resumably (demo model by default)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="make many images from a spec (JSON, JSONL or CSV rows, or a sweep); run again to resume",
     )
     p.add_argument("spec", type=Path, help="the batch spec file (.json, .jsonl, .csv)")
-    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--model", help="model folder (default: the demo model shipped with LDM Studio, as for generate)")
     p.add_argument("--out", type=Path, required=True, help="output folder (holds the manifest; reuse it to resume)")
     p.add_argument("--seed", type=int, help="base seed for rows without one (row n gets base + n); random if omitted")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.core.engine import Engine
     from ldm_studio.core.model_folder import read_model_info
 
-    info = read_model_info(args.model)
+    info = read_model_info(model_folder(args.model))
     spec = read_spec(args.spec)
     choice = choose_device(args.device, args.dtype)
     engine = Engine(choice)
@@ -53,6 +53,19 @@ def run(args: argparse.Namespace) -> int:
     if report.contact_sheet:
         print(f"contact sheet: {report.contact_sheet}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def model_folder(model: str | None) -> Path:
+    """`--model` as an absolute folder (the manifest's recipes name it), or the demo model when omitted."""
+    from ldm_studio.core.demo_model import demo_model_path
+    from ldm_studio.core.errors import RequestError
+
+    if model is None:
+        demo = demo_model_path()
+        if demo is None:
+            raise RequestError("--model", "no model given, and this installation has no demo model")
+        return demo
+    return Path(model).expanduser().resolve()
 
 
 def _bar():

@@ -51,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSettings:
-    from ldm_studio.core.requests import SamplerSettings, random_seed
+    from ldm_studio.core.requests import SamplerSettings, check_guidance_cap, random_seed
 
+    if args.guidance is not None:
+        check_guidance_cap(args.guidance, "--guidance")
     d = info.defaults
     return SamplerSettings(
         sampler=args.sampler or d.sampler,
@@ -96,7 +98,7 @@ def resolve_model(args: argparse.Namespace) -> Path:
             raise RequestError("--config", f"{model.name} is a checkpoint file: give its original .yaml with --config")
         bar = None if args.quiet else _conversion_bar()
         return convert_into_store(model, args.config, tokenizer=args.tokenizer, progress=bar)
-    return model
+    return model.resolve()  # absolute: the recipe in every PNG names the model's folder
 
 
 def run(args: argparse.Namespace) -> int:

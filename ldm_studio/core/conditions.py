@@ -47,10 +47,21 @@ def parse_classes(values: Sequence[str | int], names: Sequence[str] | str = "ima
                 labels = load_label_set(names)
             else:
                 labels = LabelSet("model classes", tuple(Label(i, n) for i, n in enumerate(names)))
-            ids.append(labels.index_of(token))
+            ids.append(_class_index(labels, token, own=not isinstance(names, str)))
     if not ids:
         raise RequestError("class", "no class given")
     return tuple(ids)
+
+
+def _class_index(labels, token: str, own: bool) -> int:
+    """A class index by name; an unknown name is a "class" error listing a model's own (short) class list."""
+    try:
+        return labels.index_of(token)
+    except RequestError as exc:
+        if own and len(labels) <= 50:
+            valid = ", ".join(labels.names)
+            raise RequestError("class", f"{token!r} is not one of this model's classes: {valid}") from None
+        raise RequestError("class", exc.problem) from None
 
 
 def class_names_of(info: ModelInfo) -> Sequence[str] | str:

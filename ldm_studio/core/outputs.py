@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,20 @@ def write_png_atomic(path: Path, image: np.ndarray, text: Mapping[str, str] | No
             Image.fromarray(image).save(handle, format="PNG", pnginfo=info)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, new_file_mode())  # mkstemp makes it 0600; an image is as readable as any new file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@cache
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file here: 0666 less the umask (0644 with the usual 022)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def remove_partial_files(folder: Path) -> int:

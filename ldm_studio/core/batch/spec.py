@@ -22,7 +22,13 @@ from typing import Any
 from ldm_studio.core.conditions import condition_from_inputs
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, condition_for_image, random_seed
+from ldm_studio.core.requests import (
+    GenerationRequest,
+    SamplerSettings,
+    check_guidance_cap,
+    condition_for_image,
+    random_seed,
+)
 
 FIELDS = (
     *("prompt", "negative", "class", "map"),
@@ -218,6 +224,7 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
         width=typed.get("width", info.resolution),
         height=typed.get("height", info.resolution),
     )
+    check_guidance_cap(settings.guidance)
     request = GenerationRequest(condition, settings)
     request.check_for(info)
     return request
@@ -244,12 +251,23 @@ def slug(text: str, limit: int = 40) -> str:
     return words[:limit].rstrip("-") or "image"
 
 
+def _slug_words(cond: Any, image_index: int) -> str:
+    """What an image shows, for its file name: the prompt, the class, "map" (each part of a combined input)."""
+    words = []
+    for part in cond.parts() if hasattr(cond, "parts") else (cond,):
+        if getattr(part, "prompt", None):
+            words.append(part.prompt)
+        elif hasattr(part, "class_ids"):
+            words.append(f"class-{condition_for_image(part, image_index).class_ids[0]}")
+        elif hasattr(part, "label_map"):
+            words.append("map")
+    return " ".join(words)
+
+
 def job_file_name(job: ImageJob, template: str = DEFAULT_TEMPLATE) -> str:
     """The output name of a job from the template's fields."""
     cond = job.request.condition
-    label = getattr(cond, "prompt", None)
-    if label is None and hasattr(cond, "class_ids"):
-        label = f"class-{condition_for_image(cond, job.image_index).class_ids[0]}"
+    label = _slug_words(cond, job.image_index)
     s = job.request.settings
     fields = {
         "index": job.index,
