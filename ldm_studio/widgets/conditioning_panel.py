@@ -31,9 +31,11 @@ TABS_FOR_FAMILY = {**{family: (tab,) for family, tab in TAB_FOR_FAMILY.items()},
 class PromptTab(QWidget):
     """Prompt and negative prompt of a text model."""
 
+    PLACEHOLDER = "A painting of a red fox in the snow"
+
     def __init__(self) -> None:
         super().__init__()
-        self.prompt = QPlainTextEdit(placeholderText="A painting of a red fox in the snow")
+        self.prompt = QPlainTextEdit(placeholderText=self.PLACEHOLDER)
         self.prompt.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(60)
         self.negative = QLineEdit(placeholderText="What guidance steers away from (optional)")

@@ -33,8 +33,8 @@ from ldm_studio.qt.controller import EngineController
 from ldm_studio.qt.images import grid_shape
 from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
-from ldm_studio.widgets.canvas import ImageCanvas
-from ldm_studio.widgets.conditioning_panel import ConditioningPanel
+from ldm_studio.widgets.canvas import DEMO_PROMPT_EXAMPLE, ImageCanvas
+from ldm_studio.widgets.conditioning_panel import ConditioningPanel, PromptTab
 from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
@@ -260,13 +260,14 @@ class MainWindow(QMainWindow):
     def show_file(self, path: str) -> None:
         """Show a history image on the canvas, with its recipe in the status bar."""
         reader = QImageReader(path)
+        recipe = reader.text(RECIPE_KEY)  # before read(): libpng cannot go back for the text chunks after it
         image = reader.read()
         if image.isNull():
             self.show_error(f"{path}: cannot be read ({reader.errorString()})")
             return
         self.canvas.show_image(image)
         self.result_files = [path]
-        self.show_message(describe_recipe(reader.text(RECIPE_KEY)) or Path(path).name)
+        self.show_message(f"{Path(path).name}: {describe_recipe(recipe)}" if recipe else Path(path).name)
 
     def save_as(self) -> None:
         if not self.result_files:
@@ -381,6 +382,12 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.welcome.hide()
         self.conditioning.set_family(info.family, info)
+        self.canvas.set_placeholder(f"Generate (Ctrl+Enter) makes an image with {info.name}")
+        # a model of the demo trainer knows only its caption words: the example uses them
+        is_demo = (info.provenance or {}).get("trained_by") == "ldm-studio train-demo"
+        self.conditioning.text.prompt.setPlaceholderText(
+            f"e.g. {DEMO_PROMPT_EXAMPLE}" if is_demo else PromptTab.PLACEHOLDER
+        )
         self.sampler.apply_defaults(info)
         self.generate_button.setEnabled(True)
         self.setWindowTitle(f"LDM Studio — {info.name}")

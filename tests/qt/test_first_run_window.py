@@ -155,3 +155,29 @@ def test_long_status_messages_are_elided_with_the_whole_text_in_a_tooltip(qtbot,
     shown = window.status_text
     assert window.status_message() == text and shown.toolTip() == text
     assert shown.text().endswith("…") and shown.fontMetrics().horizontalAdvance(shown.text()) <= shown.width()
+
+
+@needs_demo
+def test_with_the_demo_model_the_placeholders_speak_of_it(demo_window):
+    from ldm_studio.demo.scenes import vocabulary
+
+    info = demo_window.controller.model_info
+    assert "Open a model" not in demo_window.canvas.placeholder and info.name in demo_window.canvas.placeholder
+    example = demo_window.conditioning.text.prompt.placeholderText().removeprefix("e.g. ")
+    assert set(example.split()) <= set(vocabulary()), example
+
+
+@needs_demo
+def test_double_clicking_a_history_image_shows_its_recipe(qtbot, demo_window, tmp_path, capfd):
+    png = text_only_png(tmp_path, demo_window.controller.model_info, "a green forest")
+    gallery = demo_window.gallery
+    gallery.add_files([str(png)])
+    item = next(gallery.item(i) for i in range(gallery.count()) if str(png) in str(gallery.item(i).data(0x0100)))
+    rect = gallery.visualItemRect(item)
+    qtbot.mouseClick(gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: png.name in demo_window.status_message(), timeout=5000)
+    message = demo_window.status_message()
+    assert "'a green forest'" in message and "seed 7" in message and "DDIM 5 steps" in message
+    assert demo_window.canvas.image is not None
+    assert "libpng error" not in capfd.readouterr().err
