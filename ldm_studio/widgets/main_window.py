@@ -337,7 +337,9 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int, int, float)
     def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        self.progress.set_progress(done, total, self.controller.steps_per_second, eta)
+        request = self.requests.get(job)
+        requested = request.settings.steps if request is not None else None
+        self.progress.set_progress(done, total, self.controller.steps_per_second, eta, requested)
 
     @Slot(int, QImage)
     def _on_preview(self, job: int, image: QImage) -> None:

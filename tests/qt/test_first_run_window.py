@@ -181,3 +181,18 @@ def test_double_clicking_a_history_image_shows_its_recipe(qtbot, demo_window, tm
     assert "'a green forest'" in message and "seed 7" in message and "DDIM 5 steps" in message
     assert demo_window.canvas.image is not None
     assert "libpng error" not in capfd.readouterr().err
+
+
+@needs_demo
+def test_thirty_ddim_steps_say_why_thirty_one_run(qtbot, demo_window):
+    window = demo_window
+    window.sampler.steps.setValue(30)
+    window.sampler.sampler.setCurrentIndex(window.sampler.sampler.findData("ddim"))
+    seen: list[str] = []
+    tips: list[str] = []
+    window.controller.progress.connect(lambda *args: seen.append(window.progress.label.text()))
+    window.controller.progress.connect(lambda *args: tips.append(window.progress.label.toolTip()))
+    with qtbot.waitSignal(window.controller.finished, timeout=120_000):
+        qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    assert any(text.startswith("Step 15/31 (30 asked)") for text in seen), seen[:3]
+    assert "one of every 33 of the 1000 training steps" in tips[-1]
