@@ -76,3 +76,15 @@ def test_guidance_above_the_windows_cap_is_refused_by_generate_and_batch_alike(t
     jobs, bad = expand(read_spec(spec), read_model_info(tiny_text_model), 0)
     assert [b.row for b in bad] == [1] and "guidance: 50 is above 20" in bad[0].problem
     assert len(jobs) == 1
+
+
+@needs_demo
+def test_models_list_has_a_header_the_demo_model_and_says_not_installed(capsys):
+    assert main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "FAMILY", "SIZE", "LICENSE", "WHERE"]
+    demo = next(line for line in lines if line.startswith("demo "))
+    assert "shipped" in demo and "multi" in demo and "MB" in demo and str(DEMO) in demo
+    catalogue = [line for line in lines if "hub:CompVis/" in line]
+    assert catalogue and all("not installed" in line for line in catalogue)
+    assert not any(" available " in line or " ? " in line for line in lines)
