@@ -505,6 +505,7 @@ class MainWindow(QMainWindow):
     def show_batch(self) -> BatchDialog:
         if self.batch_dialog is None:
             self.batch_dialog = BatchDialog(self.controller, self)
+            self.batch_dialog.images_written.connect(self.gallery.add_files)  # batch results in History too
         show_dialog(self.batch_dialog)
         return self.batch_dialog
 

@@ -196,3 +196,36 @@ def test_thirty_ddim_steps_say_why_thirty_one_run(qtbot, demo_window):
         qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
     assert any(text.startswith("Step 15/31 (30 asked)") for text in seen), seen[:3]
     assert "one of every 33 of the 1000 training steps" in tips[-1]
+
+
+def test_batch_dialog_defaults_to_a_history_folder_and_its_results_reach_history(qtbot, window, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from ldm_studio.core.store import history_dir
+
+    qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.batch_dialog
+    assert dialog is not None and dialog.isVisible()
+    out = dialog.out_edit.text()
+    assert out.startswith(str(history_dir() / "batches"))
+    qtbot.mouseClick(dialog.source_tabs.tabBar(), Qt.MouseButton.LeftButton,
+                     pos=dialog.source_tabs.tabBar().tabRect(1).center())
+    qtbot.mouseClick(dialog.prompts_edit.viewport(), Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(dialog.prompts_edit, "a red cat")
+    dialog.seeds_edit.setText("3, 4")
+    dialog.steps_box.setValue(2)
+    statuses: list[str] = []
+    window.controller.batch_progress.connect(lambda *a: statuses.append(dialog.status.text()))
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=120_000)
+    written = [str(p) for p in dialog.report.written]
+    assert len(written) == 2
+    shown = {window.gallery.item(i).data(Qt.ItemDataRole.UserRole) for i in range(window.gallery.count())}
+    assert set(written) <= {str(p) for p in shown}
+    assert not any("it/s" in s for s in statuses)
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    assert dialog.open_button.isEnabled()
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert opened == [out]
+    dialog.close()
