@@ -142,10 +142,14 @@ class BatchDialog(QDialog):
         self.cancel_button = buttons.addButton("Cancel batch", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.setToolTip("Show the output folder (images, manifest, contact sheet) in the file manager")
+        self.sheet_button = buttons.addButton("Contact sheet", QDialogButtonBox.ButtonRole.ActionRole)
+        self.sheet_button.setToolTip("Open the sweep's labelled contact sheet")
         self.close_button = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.cancel_button.setEnabled(False)
         self.open_button.setEnabled(False)
+        self.sheet_button.setEnabled(False)
         self.open_button.clicked.connect(self.open_folder)
+        self.sheet_button.clicked.connect(self.open_contact_sheet)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
@@ -199,6 +203,10 @@ class BatchDialog(QDialog):
     def open_folder(self) -> bool:
         folder = Path(self.out_edit.text().strip()).expanduser()
         return folder.is_dir() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_contact_sheet(self) -> bool:
+        sheet = self.report.contact_sheet if self.report is not None else None
+        return sheet is not None and Path(sheet).is_file() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(sheet)))
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -280,6 +288,7 @@ class BatchDialog(QDialog):
         if report.written:
             self.images_written.emit([str(p) for p in report.written])
         self.open_button.setEnabled(True)
+        self.sheet_button.setEnabled(report.contact_sheet is not None)
         done = report.already_done + len(report.written)
         self.bar.setRange(0, max(report.total, 1))
         self.bar.setValue(done)

@@ -228,4 +228,7 @@ def test_batch_dialog_defaults_to_a_history_folder_and_its_results_reach_history
     assert dialog.open_button.isEnabled()
     qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
     assert opened == [out]
+    assert dialog.report.contact_sheet is not None and dialog.sheet_button.isEnabled()  # a sweep has one
+    qtbot.mouseClick(dialog.sheet_button, Qt.MouseButton.LeftButton)
+    assert opened == [out, str(dialog.report.contact_sheet)]
     dialog.close()
