@@ -1,4 +1,4 @@
-"""`ldm-studio batch SPEC --model DIR --out DIR`: run a batch spec headless, resumably.
+"""`ldm-studio batch SPEC [--model DIR] --out DIR`: run a batch spec headless, resumably (demo model by default).
 
 `--workers N` spreads it over N engine processes of this machine, `--ray auto|ADDRESS` over
 the actors of a Ray cluster; this process alone writes the folder either way.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
-from ldm_studio.core.batch.workers import Backend, ProcessBackend, default_worker_count, worker_devices
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
-from ldm_studio.core.model_folder import ModelInfo, read_model_info
+if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
+    from ldm_studio.core.batch import BatchProgress
+    from ldm_studio.core.batch.workers import Backend
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.model_folder import ModelInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="make many images from a spec (JSON, JSONL or CSV rows, or a sweep); run again to resume",
     )
     p.add_argument("spec", type=Path, help="the batch spec file (.json, .jsonl, .csv)")
-    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--model", help="model folder (default: the demo model shipped with LDM Studio, as for generate)")
     p.add_argument("--out", type=Path, required=True, help="output folder (holds the manifest; reuse it to resume)")
     p.add_argument("--seed", type=int, help="base seed for rows without one (row n gets base + n); random if omitted")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
@@ -45,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = read_model_info(args.model)
+    from ldm_studio.core.batch import BatchRun, read_spec
+    from ldm_studio.core.model_folder import read_model_info
+
+    info = read_model_info(model_folder(args.model))
     spec = read_spec(args.spec)
     bar = None if args.quiet else _bar()
     engine, backend = _engine_or_backend(args, info)
@@ -78,16 +82,33 @@ def _worker_count(text: str) -> int:
 
 def _engine_or_backend(args: argparse.Namespace, info: ModelInfo) -> tuple[Engine | None, Backend | None]:
     """This process's engine (one worker), or the backend that holds the workers' engines."""
+    from ldm_studio.core.batch.workers import ProcessBackend, default_worker_count, worker_devices
+    from ldm_studio.core.device import choose_device
+    from ldm_studio.core.engine import Engine
+
     if args.ray:
         from ldm_studio.core.batch.ray_backend import RayBackend
 
-        return None, RayBackend(args.model, info, args.ray, workers=args.workers, dtype=args.dtype)
+        return None, RayBackend(str(info.path), info, args.ray, workers=args.workers, dtype=args.dtype)
     count = args.workers or default_worker_count(args.device)
     if count == 1:
         engine = Engine(choose_device(args.device, args.dtype))
         engine.load(info.path)
         return engine, None
     return None, ProcessBackend(info, worker_devices(count, args.device), args.dtype)
+
+
+def model_folder(model: str | None) -> Path:
+    """`--model` as an absolute folder (the manifest's recipes name it), or the demo model when omitted."""
+    from ldm_studio.core.demo_model import demo_model_path
+    from ldm_studio.core.errors import RequestError
+
+    if model is None:
+        demo = demo_model_path()
+        if demo is None:
+            raise RequestError("--model", "no model given, and this installation has no demo model")
+        return demo
+    return Path(model).expanduser().resolve()
 
 
 def _bar():

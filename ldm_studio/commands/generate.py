@@ -5,25 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.condition_types import INPUTS
-from ldm_studio.core.conditions import condition_from_values
 from ldm_studio.core.demo_model import demo_model_path
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.limits import check_fits
-from ldm_studio.core.memory import sample_with_retry
-from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.outputs import check_output_folder, save_images
-from ldm_studio.core.requests import (
-    Condition,
-    GenerationRequest,
-    SamplerSettings,
-    random_seed,
-)
-from ldm_studio.core.samplers import SAMPLER_NAMES
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.sampler_names import SAMPLER_NAMES
+
+if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.requests import Condition, GenerationRequest, SamplerSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSettings:
+    from ldm_studio.core.requests import SamplerSettings, check_guidance_cap, random_seed
+
+    if args.guidance is not None:
+        check_guidance_cap(args.guidance, "--guidance")
     d = info.defaults
     return SamplerSettings(
         sampler=args.sampler or d.sampler,
@@ -79,6 +75,8 @@ def settings_from_args(args: argparse.Namespace, info: ModelInfo) -> SamplerSett
 
 
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
+    from ldm_studio.core.conditions import condition_from_values
+
     values = {name: getattr(args, spec.cli.get("dest", name)) for name, spec in INPUTS.items()}
     return condition_from_values(info, values, option_prefix="--")
 
@@ -100,10 +98,19 @@ def resolve_model(args: argparse.Namespace) -> Path:
             raise RequestError("--config", f"{model.name} is a checkpoint file: give its original .yaml with --config")
         bar = None if args.quiet else _conversion_bar()
         return convert_into_store(model, args.config, tokenizer=args.tokenizer, progress=bar)
-    return model
+    return model.resolve()  # absolute: the recipe in every PNG names the model's folder
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldm_studio.core.device import choose_device
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.limits import check_fits
+    from ldm_studio.core.memory import sample_with_retry
+    from ldm_studio.core.model_folder import read_model_info
+    from ldm_studio.core.outputs import check_output_folder, save_images
+    from ldm_studio.core.requests import GenerationRequest
+    from ldm_studio.core.store import history_dir
+
     info = read_model_info(resolve_model(args))
     request = GenerationRequest(condition_from_args(args, info), settings_from_args(args, info))
     request.check_for(info)

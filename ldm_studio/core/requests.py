@@ -107,6 +107,15 @@ def _check_int(name: str, value: object, *, low: int, high: int) -> None:
         raise RequestError(name, f"must be between {low} and {high}, got {value}")
 
 
+MAX_GUIDANCE = 20.0  # the window's slider ends here; the CLI and batch specs refuse more alike
+
+
+def check_guidance_cap(guidance: float, field: str = "guidance") -> None:
+    """Guidance above MAX_GUIDANCE is refused the same way everywhere (it only saturates the images)."""
+    if isinstance(guidance, (int, float)) and guidance > MAX_GUIDANCE:
+        raise RequestError(field, f"{guidance:g} is above {MAX_GUIDANCE:g}, the most LDM Studio takes")
+
+
 def _check_float(name: str, value: object, *, low: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise RequestError(name, f"must be a number, got {value!r}")

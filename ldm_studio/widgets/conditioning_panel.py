@@ -60,6 +60,17 @@ class ConditioningPanel(QTabWidget):
     def editor(self, kind: type[ConditionType]) -> ConditionEditor | None:
         return self.editors.get(kind)  # type: ignore[return-value]
 
+    def show_problem(self, error: RequestError) -> None:
+        """Show a problem with an input on the tab where that input is set (the tab is made current)."""
+        for kind in self.shown():
+            if error.field in {spec.name for spec in kind.inputs}:
+                editor = self.editors[kind]
+                self.setCurrentWidget(editor)
+                show = getattr(editor, "show_problem", None)
+                if callable(show):
+                    show(str(error))
+                return
+
     def image_count(self) -> int | None:
         """A batch size the condition dictates (several classes), else None."""
         counts = [self.editors[kind].image_count() for kind in self.shown()]

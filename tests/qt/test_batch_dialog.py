@@ -86,6 +86,7 @@ def test_a_batch_without_a_model_or_folder_is_refused_with_a_reason(qtbot, tmp_p
 
     window = make_window(qtbot)
     dialog = window.show_batch()
+    dialog.out_edit.clear()  # it starts with a fresh folder under the history
     assert dialog.start() is None and "output folder" in dialog.status.text()
     dialog.out_edit.setText(str(tmp_path / "out"))
     assert dialog.start() is None and "model" in dialog.status.text()

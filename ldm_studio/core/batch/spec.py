@@ -24,7 +24,7 @@ from ldm_studio.core.condition_types import INPUTS
 from ldm_studio.core.conditions import condition_from_values
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, random_seed
+from ldm_studio.core.requests import GenerationRequest, SamplerSettings, check_guidance_cap, random_seed
 from ldm_studio.core.untrusted import parse_json, read_text_bounded, short_repr, short_text
 
 SETTING_FIELDS = ("seed", "steps", "sampler", "guidance", "eta", "batch", "width", "height")
@@ -214,6 +214,7 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
         width=typed.get("width", info.resolution),
         height=typed.get("height", info.resolution),
     )
+    check_guidance_cap(settings.guidance)
     request = GenerationRequest(condition, settings)
     request.check_for(info)
     return request
