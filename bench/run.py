@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}", file=sys.stderr)
         return 2
-    from ldm_studio.cli import quiet_libraries
+    from ldm_studio.quiet import quiet_libraries
 
     quiet_libraries()
     for name in names:

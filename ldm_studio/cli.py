@@ -2,12 +2,13 @@
 
 Every subcommand lives in `ldm_studio/commands/` with a `register(subparsers)` function.
 Errors meant for people (`LdmStudioError`) print as one line and exit with status 2.
+Importing this module (and so `--help`, `--version` and argument errors) must stay fast: the
+command modules import torch, diffusers and Qt only inside the functions that run them.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from ldm_studio import __version__
 from ldm_studio.app_log import setup_logging
 from ldm_studio.commands import COMMANDS
 from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.quiet import quiet_libraries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,18 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.register(subparsers)
     return parser
-
-
-def quiet_libraries() -> None:
-    """diffusers/transformers log advice meant for developers; a user needs only errors."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-    logging.getLogger("accelerate").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

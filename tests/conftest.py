@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ldm_studio.cli import quiet_libraries
+from ldm_studio.quiet import quiet_libraries
 
 quiet_libraries()
 

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ldm_studio.core.convert import convert_checkpoint
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("convert", help="convert an original CompVis checkpoint into a model folder")
@@ -29,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldm_studio.core.convert import convert_checkpoint
+
     def progress(message: str, fraction: float) -> None:
         if not args.quiet:
             print(f"{fraction * 100:5.1f}%  {message}", file=sys.stderr)

@@ -5,24 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.condition_types import INPUTS
-from ldm_studio.core.conditions import condition_from_values, init_from_values
 from ldm_studio.core.demo_model import demo_model_path
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.image_inputs import InitImage, default_size, resize_notes
-from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.outputs import save_images
-from ldm_studio.core.requests import (
-    Condition,
-    GenerationRequest,
-    SamplerSettings,
-    random_seed,
-)
-from ldm_studio.core.samplers import SAMPLER_NAMES
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.sampler_names import SAMPLER_NAMES
+
+if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.image_inputs import InitImage
+    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.requests import Condition, GenerationRequest, SamplerSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: the history folder)")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on CUDA, else fp32")
+    p.add_argument(
+        "--trajectory",
+        type=Path,
+        metavar="FILE",
+        help="also write every denoising step: an animated .gif or .webp, or a .png strip (one frame per step)",
+    )
+    p.add_argument(
+        "--trajectory-frames",
+        choices=("decoded", "preview"),
+        default="decoded",
+        help="trajectory frames: each step's prediction fully decoded (default), or the cheap preview (fast)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the written file names")
     p.set_defaults(run=run)
 
@@ -55,6 +61,10 @@ def settings_from_args(
     args: argparse.Namespace, info: ModelInfo, size: tuple[int, int] | None = None
 ) -> SamplerSettings:
     """Settings from the options; an unset width/height is `size` (what a picture input implies), else the model's."""
+    from ldm_studio.core.requests import SamplerSettings, check_guidance_cap, random_seed
+
+    if args.guidance is not None:
+        check_guidance_cap(args.guidance, "--guidance")
     d = info.defaults
     width, height = size or (info.resolution, info.resolution)
     return SamplerSettings(
@@ -64,8 +74,8 @@ def settings_from_args(
         eta=args.eta if args.eta is not None else d.eta,
         seed=args.seed if args.seed is not None else random_seed(),
         batch_size=args.batch,
-        width=args.width or width,
-        height=args.height or height,
+        width=args.width if args.width is not None else width,  # --width 0 is an error, not "default"
+        height=args.height if args.height is not None else height,
     )
 
 
@@ -74,11 +84,15 @@ def _input_values(args: argparse.Namespace) -> dict:
 
 
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
+    from ldm_studio.core.conditions import condition_from_values
+
     return condition_from_values(info, _input_values(args), option_prefix="--")
 
 
 def init_from_args(args: argparse.Namespace, info: ModelInfo) -> InitImage | None:
     """The image-to-image start of `--image/--mask/--strength` (None for superres/inpaint models)."""
+    from ldm_studio.core.conditions import init_from_values
+
     return init_from_values(info, _input_values(args), option_prefix="--")
 
 
@@ -99,10 +113,20 @@ def resolve_model(args: argparse.Namespace) -> Path:
             raise RequestError("--config", f"{model.name} is a checkpoint file: give its original .yaml with --config")
         bar = None if args.quiet else _conversion_bar()
         return convert_into_store(model, args.config, tokenizer=args.tokenizer, progress=bar)
-    return model
+    return model.resolve()  # absolute: the recipe in every PNG names the model's folder
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldm_studio.core.device import choose_device
+    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.image_inputs import default_size, resize_notes
+    from ldm_studio.core.limits import check_fits
+    from ldm_studio.core.memory import sample_with_retry
+    from ldm_studio.core.model_folder import read_model_info
+    from ldm_studio.core.outputs import check_output_folder, save_images
+    from ldm_studio.core.requests import GenerationRequest
+    from ldm_studio.core.store import history_dir
+
     info = read_model_info(resolve_model(args))
     condition, init = condition_from_args(args, info), init_from_args(args, info)
     request = GenerationRequest(condition, settings_from_args(args, info, default_size(info, condition, init)), init)
@@ -110,21 +134,73 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in resize_notes(request, info):
             print(f"note: {note}", file=sys.stderr)
+    if args.trajectory is not None and args.trajectory.suffix.lower() not in (".gif", ".webp", ".png"):
+        raise RequestError("--trajectory", f"{args.trajectory.name}: write .gif, .webp (animated) or .png (a strip)")
     choice = choose_device(args.device, args.dtype)
+    check_fits(request.settings, choice.device)
+    history = history_dir()
+    out = check_output_folder(args.out or history)  # before sampling: a bad --out costs nothing
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
     engine = Engine(choice)
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
-    result = engine.generate(request, on_step=progress)
-    for path in save_images(result.images, request, engine.model.info, args.out or history_dir(), device=choice.label):
-        print(path)
-    if not args.quiet:
+    on_step, trajectory = progress, None
+    if args.trajectory is not None:
+        on_step, trajectory = _keep_trajectory(engine, request, progress, args.trajectory_frames == "preview")
+    results = []
+
+    def sample(part_request: GenerationRequest, part: int, parts: int):
+        results.append(engine.generate(part_request, on_step=on_step))
+        return results[-1].images
+
+    images = sample_with_retry(request, choice.label, sample)  # out of memory: image by image, as the window does
+
+    def moved(folder: Path, exc: OSError) -> None:
         print(
-            f"{len(result.images)} image(s), {result.steps} steps in {result.seconds:.1f} s on {choice.label}",
+            f"ldm-studio generate: cannot write to {out} ({exc.strerror or exc}); saving to {folder} instead",
             file=sys.stderr,
         )
+
+    for path in save_images(
+        images, request, engine.model.info, out, device=choice.label, fallback=history, on_fallback=moved
+    ):
+        print(path)
+    if trajectory is not None:
+        print(_write_trajectory(engine, trajectory, args, images))
+    if not args.quiet:
+        steps, seconds = results[-1].steps, sum(r.seconds for r in results)
+        print(f"{len(images)} image(s), {steps} steps in {seconds:.1f} s on {choice.label}", file=sys.stderr)
     return 0
+
+
+def _keep_trajectory(engine: Engine, request: GenerationRequest, progress, previews: bool):
+    """A step callback that keeps every step (previews: their cheap projection only) and the trajectory."""
+    from ldm_studio.core.previews import linear_preview_for
+    from ldm_studio.core.trajectory import Trajectory
+
+    trajectory = Trajectory(0, request)
+    projection = linear_preview_for(engine.model) if previews else None
+
+    def on_step(event) -> None:
+        thumbnail = projection.project(event.x0).numpy() if projection is not None else None
+        trajectory.record(event, thumbnail)
+        if progress is not None:
+            progress(event)
+
+    return on_step, trajectory
+
+
+def _write_trajectory(engine: Engine, trajectory, args: argparse.Namespace, images) -> Path:
+    """The kept steps as one animation or strip at the image size; the last frame is the finished image."""
+    from ldm_studio.core.previews import decode_preview
+    from ldm_studio.core.trajectory import export_frames, grid
+
+    decode = None if args.trajectory_frames == "preview" else (lambda x0: decode_preview(engine.model, x0))
+    final = grid(images)
+    frames = trajectory.frames(decode, size=(final.shape[1], final.shape[0]))
+    frames[-1] = final
+    return export_frames(frames, args.trajectory)
 
 
 def _conversion_bar():

@@ -49,16 +49,29 @@ def run_list(args: argparse.Namespace) -> int:
 
     rows = list_models()
     if args.installed:
-        rows = [r for r in rows if r.state in ("installed", "in hub cache", "missing")]
+        rows = [r for r in rows if r.state in ("shipped", "installed", "in hub cache", "missing")]
     if not rows:
         print("no models")
         return 0
-    width = max(len(r.name) for r in rows)
-    for r in rows:
-        size = format_bytes(r.size_bytes) if r.size_bytes else "size unknown"
+    width = max(len(r.name) for r in [*rows, _HEADER])
+    for r in [_HEADER, *rows]:
+        if r is _HEADER:
+            size = "SIZE"
+        else:  # a catalogue entry's download size is known only when its source publishes one
+            published = r.entry.size_label if r.entry is not None else None
+            size = format_bytes(r.size_bytes) if r.size_bytes else (published or "size unknown")
         where = str(r.path) if r.path else (r.source or "")
         print(f"{r.name:<{width}}  {r.state:<16}  {r.family or '?':<8}  {size:>12}  {r.license or '-':<10}  {where}")
     return 0
+
+
+class _Header:
+    """The column titles of `models list`, shaped like a row."""
+
+    name, state, family, license, path, source, size_bytes = "NAME", "STATE", "FAMILY", "LICENSE", None, "WHERE", None
+
+
+_HEADER = _Header()
 
 
 def run_download(args: argparse.Namespace) -> int:

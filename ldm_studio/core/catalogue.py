@@ -48,13 +48,26 @@ class CatalogueEntry:
     homepage: str | None = None
     size_bytes: int | None = None
     size_note: str | None = None
+    size_published: str | None = None  # the source's own rounded figure (e.g. the README's "5.7 GB") when no exact size
     repo_id: str | None = None  # hub only
     revision: str = "main"  # hub only
     downloads: tuple[RemoteFile, ...] = ()  # original only
     checkpoint: str | None = None  # original only: file name of the .ckpt after unpacking
     config: str | None = None  # original only: file name of the .yaml after unpacking
+    tokenizer: str | None = None  # original text models: file name of the BERT vocab.txt after download
+    defaults: dict[str, Any] | None = None  # sampler settings from the README/paper/scripts, applied after conversion
+    architecture: str | None = None  # informational: first stage, U-Net, conditioning
     note: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def size_label(self) -> str | None:
+        """The exact size when known, else the source's published figure (marked approximate)."""
+        if self.size_bytes:
+            from ldm_studio.core.manager.progress import format_bytes
+
+            return format_bytes(self.size_bytes)
+        return f"~{self.size_published}" if self.size_published else None
 
     @property
     def source_label(self) -> str:
@@ -131,7 +144,10 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
         "homepage": item.get("homepage"),
         "size_bytes": item.get("size_bytes"),
         "size_note": item.get("size_note"),
+        "size_published": item.get("size_published"),
         "note": source.get("note"),
+        "defaults": _defaults(item.get("defaults"), where),
+        "architecture": item.get("architecture"),
         "raw": item,
     }
     if source["type"] == "hub":
@@ -146,7 +162,25 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
     for key in ("checkpoint", "config"):
         if not isinstance(source.get(key), str):
             raise FileFormatError(where, f"source.{key} must name the file after download/unpacking")
-    return CatalogueEntry(**common, downloads=files, checkpoint=source["checkpoint"], config=source["config"])
+    tokenizer = source.get("tokenizer")
+    if tokenizer is not None and tokenizer not in {f.save_as for f in files}:
+        raise FileFormatError(where, f"source.tokenizer {tokenizer!r} must name one of the downloads")
+    return CatalogueEntry(
+        **common, downloads=files, checkpoint=source["checkpoint"], config=source["config"], tokenizer=tokenizer
+    )
+
+
+def _defaults(value: Any, where: str) -> dict[str, Any] | None:
+    """Optional sampler settings: a subset of sampler/steps/guidance/eta with sane types."""
+    if value is None:
+        return None
+    types = {"sampler": str, "steps": int, "guidance": (int, float), "eta": (int, float)}
+    if not isinstance(value, dict) or set(value) - set(types):
+        raise FileFormatError(where, f"defaults must be an object with keys among {', '.join(types)}")
+    for key, kind in types.items():
+        if key in value and (isinstance(value[key], bool) or not isinstance(value[key], kind)):
+            raise FileFormatError(where, f"defaults.{key} has the wrong type: {value[key]!r}")
+    return dict(value)
 
 
 def _remote(item: Any, where: str) -> RemoteFile:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ldm_studio.core.model_folder import ModelInfo
 
 ClassNames = Sequence[str] | None
+MAX_PROMPT_CHARS = 10_000  # far beyond any text encoder; keeps hostile recipes and batch rows bounded
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,10 @@ class TextCondition(ConditionType):
             raise RequestError("prompt", f"must be text, got {type(self.prompt).__name__}")
         if not isinstance(self.negative, str):
             raise RequestError("negative", f"must be text, got {type(self.negative).__name__}")
+        for name in ("prompt", "negative"):
+            length = len(getattr(self, name))
+            if length > MAX_PROMPT_CHARS:
+                raise RequestError(name, f"is {length} characters long; the limit is {MAX_PROMPT_CHARS}")
 
     @classmethod
     def given(cls, values: Mapping[str, Any]) -> bool:
@@ -292,10 +297,21 @@ def parse_classes(values: Sequence[str | int], names: Sequence[str] | str = "ima
                 labels = load_label_set(names)
             else:
                 labels = LabelSet("model classes", tuple(Label(i, n) for i, n in enumerate(names)))
-            ids.append(labels.index_of(token))
+            ids.append(_class_index(labels, token, own=not isinstance(names, str)))
     if not ids:
         raise RequestError("class", "no class given")
     return tuple(ids)
+
+
+def _class_index(labels: Any, token: str, own: bool) -> int:
+    """A class index by name; an unknown name is a "class" error listing a model's own (short) class list."""
+    try:
+        return int(labels.index_of(token))
+    except RequestError as exc:
+        if own and len(labels) <= 50:
+            valid = ", ".join(labels.names)
+            raise RequestError("class", f"{token!r} is not one of this model's classes: {valid}") from None
+        raise RequestError("class", exc.problem) from None
 
 
 # --- semantic maps ---------------------------------------------------------------------------------
@@ -355,12 +371,15 @@ class SemanticMapCondition(ConditionType):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SemanticMapCondition:
-        from PIL import Image
+        from ldm_studio.core.untrusted import MAX_MAP_PIXELS, open_image_bounded
 
         raw = base64.b64decode(data["map_png"], validate=True)
-        with Image.open(io.BytesIO(raw)) as image:
+        with open_image_bounded(raw, "map_png", MAX_MAP_PIXELS, "semantic map") as image:
             indices = np.asarray(image, dtype=np.int64)
         return cls(indices, str(data.get("label_set", "coco-stuff-182")))
+
+    def file_label(self) -> str:
+        return "map"
 
     def check_for(self, info: ModelInfo, batch_size: int) -> None:
         if info.label_set is not None and self.label_set != info.label_set:
@@ -467,7 +486,8 @@ class CombinedCondition(ConditionType):
             part.check_for(info, batch_size)
 
     def file_label(self) -> str:
-        return self.parts()[0].file_label() if self.parts() else "combined"
+        """What the image shows: the prompt, the class, "map" (each part given)."""
+        return " ".join(part.file_label() for part in self.parts())
 
 
 # --- codec entry points ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ldm_studio.core.memory import free_device_memory, is_out_of_memory
 from ldm_studio.core.model_folder import read_model_info
 from ldm_studio.core.previews import PreviewPolicy, to_uint8
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings
+from ldm_studio.core.resume import ResumePoint
 from ldm_studio.core.sampling import Denoising, StepEvent
 
 StepFn = Callable[[StepEvent], None]
@@ -79,13 +80,16 @@ class Engine:
         cancel: threading.Event | None = None,
         preview: PreviewPolicy | None = None,
         on_step: StepFn | None = None,
+        resume: ResumePoint | None = None,
     ) -> GenerationResult:
-        """Sample and decode; `on_step` sees every step event. Raises Cancelled when cancelled."""
+        """Sample and decode; `on_step` sees every step event. Raises Cancelled when cancelled.
+
+        `resume` continues an earlier run from a kept step (a branch), see `core.resume`."""
         if self.model is None:
             raise RuntimeError("no model loaded")
         self.prepare_thread()
         start = time.perf_counter()
-        run = Denoising(self.model, request, cancel=cancel, preview=preview)
+        run = Denoising(self.model, request, cancel=cancel, preview=preview, resume=resume)
         for event in run:
             if on_step is not None:
                 on_step(event)

@@ -18,7 +18,6 @@ import base64
 import hashlib
 import io
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ldm_studio.core.condition_types import INPUTS, A1111Text, ClassNames, ConditionType, InputSpec
-from ldm_studio.core.errors import FileFormatError, RequestError
+from ldm_studio.core.errors import RequestError
 
 if TYPE_CHECKING:
     from ldm_studio.core.model_folder import ModelInfo
@@ -54,34 +53,18 @@ DEFAULT_STRENGTH = 0.75
 
 
 def _open(path: str | Path, mode: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    """The picture as an array in PIL `mode`, through the core's one bounded image opener."""
+    from PIL import Image
+
+    from ldm_studio.core.untrusted import open_image_bounded
 
     file = Path(path).expanduser()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise FileFormatError(
-                        file, f"is {width}x{height}: more than the {MAX_PIXELS // 1024 // 1024} Mpixel input limit"
-                    )
-                image.load()
-                if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                    image = image.convert("RGBA")
-                    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                    image = Image.alpha_composite(background, image)
-                return np.asarray(image.convert(mode)).copy()
-    except FileFormatError:
-        raise
-    except FileNotFoundError:
-        raise FileFormatError(file, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(file, "is a folder, not a picture") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise FileFormatError(file, f"refused as a decompression bomb ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise FileFormatError(file, f"is not a readable picture ({exc})") from None
+    with open_image_bounded(file, file, MAX_PIXELS, "picture") as image:
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return np.asarray(Image.alpha_composite(background, rgba).convert(mode)).copy()
+        return np.asarray(image.convert(mode)).copy()
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -141,11 +124,9 @@ def _png(arr: np.ndarray) -> str:
 
 
 def _unpng(text: str, mode: str) -> np.ndarray:
-    from PIL import Image
+    from ldm_studio.core.untrusted import open_image_bounded
 
-    with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as image:
-        if image.width * image.height > MAX_PIXELS:
-            raise ValueError("embedded picture is too large")
+    with open_image_bounded(base64.b64decode(text, validate=True), "recipe picture", MAX_PIXELS, "picture") as image:
         return np.asarray(image.convert(mode)).copy()
 
 

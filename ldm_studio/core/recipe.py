@@ -17,6 +17,7 @@ A recipe describes one image: image i of a batch is remade by seed + i with batc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import re
@@ -26,7 +27,6 @@ from typing import Any
 
 import diffusers
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from ldm_studio import __version__
 from ldm_studio.core.condition_types import condition_a1111, condition_from_json, condition_to_json
@@ -34,6 +34,7 @@ from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.image_inputs import InitImage
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import (
+    MAX_PROMPT_CHARS,
     ClassCondition,
     Condition,
     GenerationRequest,
@@ -41,6 +42,7 @@ from ldm_studio.core.requests import (
     TextCondition,
 )
 from ldm_studio.core.samplers import sampler_by_label, sampler_label
+from ldm_studio.core.untrusted import parse_json, read_png_text, short_text
 
 RECIPE_KEY = "ldm_studio"
 A1111_KEY = "parameters"
@@ -101,19 +103,21 @@ def format_a1111(recipe: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_A1111_FIELD = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-
-
 def parse_a1111(text: str) -> dict[str, Any]:
     """Parse a `parameters` text: {"prompt", "negative", "fields": {name: value}}.
 
-    The last line holding `Steps:` is the settings line; lines before it are the prompt,
-    up to a line starting `Negative prompt:`, after which they are the negative prompt.
+    The last line holding `Steps: <number>` is the settings line; lines before it are the prompt,
+    up to a line starting `Negative prompt:`, after which they are the negative prompt. Linear in
+    the text's length (a hostile PNG may carry a megabyte of it).
     """
     lines = text.strip().split("\n")
-    settings_line = ""
-    if lines and re.search(r"(^|,\s*)Steps:\s*\d", lines[-1]):
-        settings_line = lines.pop()
+    settings: dict[str, str] = {}
+    if lines:
+        settings = _a1111_fields(lines[-1])
+        if settings.get("Steps", "")[:1].isdigit():
+            lines.pop()
+        else:
+            settings = {}
     prompt_lines: list[str] = []
     negative_lines: list[str] = []
     target = prompt_lines
@@ -122,13 +126,43 @@ def parse_a1111(text: str) -> dict[str, Any]:
             target = negative_lines
             line = line[len("Negative prompt:") :].strip()
         target.append(line)
+    prompt, negative = "\n".join(prompt_lines).strip(), "\n".join(negative_lines).strip()
+    return {"prompt": prompt, "negative": negative, "fields": settings}
+
+
+def _a1111_fields(line: str) -> dict[str, str]:
+    """`Key: value, Key: "quoted, value", ...` in one left-to-right pass; pieces without a key are skipped."""
     fields: dict[str, str] = {}
-    for key, value in _A1111_FIELD.findall(settings_line):
-        value = value.strip()
-        if value.startswith('"') and value.endswith('"'):
-            value = json.loads(value)
-        fields[key.strip()] = value
-    return {"prompt": "\n".join(prompt_lines).strip(), "negative": "\n".join(negative_lines).strip(), "fields": fields}
+    i, n = 0, len(line)
+    colon = -1
+    while i < n:
+        if colon < i:
+            colon = line.find(":", i)
+            if colon < 0:
+                break
+        comma = line.find(",", i, colon)
+        if comma >= 0:  # a piece without "Key:" before the next colon
+            i = comma + 1
+            continue
+        key = line[i:colon].strip()
+        j = colon + 1
+        while j < n and line[j].isspace():
+            j += 1
+        if j < n and line[j] == '"':
+            k = j + 1
+            while k < n and line[k] != '"':
+                k += 2 if line[k] == "\\" else 1
+            value = line[j : k + 1]
+            end = line.find(",", k + 1)
+            with contextlib.suppress(ValueError):  # a malformed quote: keep the text as it is
+                value = json.loads(value)
+        else:
+            end = line.find(",", j)
+            value = line[j : end if end >= 0 else n].strip()
+        if key and all(c.isalnum() or c in " _" for c in key):
+            fields[key] = value if isinstance(value, str) else str(value)
+        i = n if end < 0 else end + 1
+    return fields
 
 
 def _quote(value: Any) -> str:
@@ -166,19 +200,16 @@ class RestoredRecipe:
 def read_png_recipe(path: str | Path) -> RestoredRecipe:
     """The recipe in a PNG (ours first, else an A1111 `parameters` chunk); FileFormatError naming the file."""
     file = Path(path)
-    try:
-        with Image.open(file) as image:
-            image.load()
-            text = dict(getattr(image, "text", {}) or {})
-    except FileNotFoundError:
-        raise FileFormatError(file, "no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise FileFormatError(file, f"is not a readable image ({exc})") from None
+    text = read_png_text(file)  # the chunks only: no pixel is decoded, whatever the declared size
     if RECIPE_KEY in text:
         try:
-            return recipe_from_json(json.loads(text[RECIPE_KEY]))
-        except (ValueError, KeyError, TypeError, LdmStudioError) as exc:
-            raise FileFormatError(file, f"has a malformed LDM Studio recipe ({exc})") from None
+            return recipe_from_json(parse_json(file, text[RECIPE_KEY], "its ldm_studio chunk"))
+        except FileFormatError as exc:
+            problem = exc.problem if exc.path == file else str(exc)
+            raise FileFormatError(file, f"has a malformed LDM Studio recipe ({problem})") from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, LdmStudioError) as exc:
+            problem = short_text(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc))
+            raise FileFormatError(file, f"has a malformed LDM Studio recipe ({problem})") from None
     if A1111_KEY in text:
         return recipe_from_a1111(text[A1111_KEY])
     raise FileFormatError(file, "carries no generation metadata (no ldm_studio or parameters chunk)")
@@ -189,8 +220,14 @@ def recipe_from_json(recipe: dict[str, Any]) -> RestoredRecipe:
         raise TypeError("recipe is not a JSON object")
     if recipe.get("version") != RECIPE_VERSION:
         raise ValueError(f"recipe version {recipe.get('version')!r} is not {RECIPE_VERSION}")
+    if not isinstance(recipe.get("settings"), dict):
+        raise TypeError("settings is not a JSON object")
     settings = SamplerSettings(**recipe["settings"])
     model = recipe.get("model", {})
+    if not isinstance(model, dict):
+        raise TypeError("model is not a JSON object")
+    if not isinstance(recipe.get("condition"), dict):
+        raise TypeError("condition is not a JSON object")
     init = InitImage.from_json(recipe["init"]) if recipe.get("init") else None
     not_restored = []
     if init is not None and init.original_size is not None:
@@ -200,13 +237,17 @@ def recipe_from_json(recipe: dict[str, Any]) -> RestoredRecipe:
         "ldm_studio",
         condition_from_json(recipe["condition"]),
         settings,
-        model.get("name"),
-        model.get("hash"),
+        _text_or_none(model.get("name")),
+        _text_or_none(model.get("hash")),
         recipe,
         not_restored,
         init,
         None if init is None else init.strength,
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) else None
 
 
 def recipe_from_a1111(text: str) -> RestoredRecipe:
@@ -256,7 +297,11 @@ def recipe_from_a1111(text: str) -> RestoredRecipe:
         except (ValueError, LdmStudioError):
             not_restored.append("Class")
     elif parsed["prompt"] or parsed["negative"]:
-        condition = TextCondition(parsed["prompt"], parsed["negative"])
+        prompt, negative = parsed["prompt"], parsed["negative"]
+        for label, value in (("prompt", prompt), ("negative prompt", negative)):
+            if len(value) > MAX_PROMPT_CHARS:
+                not_restored.append(f"the {label} after its first {MAX_PROMPT_CHARS} of {len(value)} characters")
+        condition = TextCondition(prompt[:MAX_PROMPT_CHARS], negative[:MAX_PROMPT_CHARS])
     model_name = fields.pop("Model", None)
     model_hash = fields.pop("Model hash", None)
     not_restored.extend(f"{key}: {value}" for key, value in fields.items())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ldm_studio.core.condition_types import (
+    MAX_PROMPT_CHARS,
     ClassCondition,
     CombinedCondition,
     ConditionType,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ldm_studio.core.model_folder import ModelInfo
 
 MAX_SEED = 2**63 - 1 - 4096  # room for seed + batch index in a 64-bit generator seed
+# The text encoders read 77 tokens; a longer prompt is a pasted document, and a multi-megabyte
+# one freezes the text box that shows it. Readers of recipes and settings cut at this length.
 
 
 def random_seed() -> int:
@@ -110,6 +113,15 @@ def _check_int(name: str, value: object, *, low: int, high: int) -> None:
         raise RequestError(name, f"must be between {low} and {high}, got {value}")
 
 
+MAX_GUIDANCE = 20.0  # the window's slider ends here; the CLI and batch specs refuse more alike
+
+
+def check_guidance_cap(guidance: float, field: str = "guidance") -> None:
+    """Guidance above MAX_GUIDANCE is refused the same way everywhere (it only saturates the images)."""
+    if isinstance(guidance, (int, float)) and guidance > MAX_GUIDANCE:
+        raise RequestError(field, f"{guidance:g} is above {MAX_GUIDANCE:g}, the most LDM Studio takes")
+
+
 def _check_float(name: str, value: object, *, low: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise RequestError(name, f"must be a number, got {value!r}")
@@ -123,6 +135,7 @@ def condition_for_image(condition: Condition, index: int) -> Condition:
 
 
 __all__ = [
+    "MAX_PROMPT_CHARS",
     "ClassCondition",
     "CombinedCondition",
     "Condition",

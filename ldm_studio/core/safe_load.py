@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from ldm_studio.core.errors import CheckpointError
+from ldm_studio.core.errors import CheckpointError, FileFormatError
+from ldm_studio.core.untrusted import check_safetensors_header
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
 
@@ -165,6 +166,10 @@ def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    try:  # declared sizes against the file's size first: a sparse header must not reach the allocator
+        check_safetensors_header(file)
+    except FileFormatError as exc:
+        raise CheckpointError(file, f"is not a readable safetensors file ({exc.problem})") from None
     try:
         return load_file(str(file), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ import torch
 from ldm_studio.core import img2img
 from ldm_studio.core.errors import Cancelled
 from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.resume import ResumePoint
 from ldm_studio.core.samplers import make_scheduler, set_timesteps
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ class StepEvent:
     latents: torch.Tensor
     x0: torch.Tensor
     preview: np.ndarray | None = None  # (B, h, w, 3) uint8, when the policy asked for one
+    # the live scheduler and generators, for a trajectory to snapshot during the step callback
+    scheduler: Any = field(default=None, repr=False)
+    generators: tuple[torch.Generator, ...] = ()
 
     @property
     def is_last(self) -> bool:
@@ -67,7 +71,8 @@ class Denoising:
     """The loop for one request, iterated step by step; `latents` is the result once it has run.
 
     With an image-to-image start fewer steps (maybe none, at strength 0) run, so the result is
-    kept here rather than only on the last event.
+    kept here rather than only on the last event. `steps` is the number of steps of the run
+    (the events' `total`).
     """
 
     def __init__(
@@ -77,13 +82,14 @@ class Denoising:
         *,
         cancel: threading.Event | None = None,
         preview: PreviewPolicy | None = None,
+        resume: ResumePoint | None = None,
     ) -> None:
-        self.model, self.request, self.cancel, self.preview = model, request, cancel, preview
+        self.model, self.request, self.cancel, self.preview, self.resume = model, request, cancel, preview, resume
         self.latents: torch.Tensor | None = None
-        self.steps = 0  # steps that ran
+        self.steps = 0
 
     def __iter__(self) -> Iterator[StepEvent]:
-        model, request, cancel, preview = self.model, self.request, self.cancel, self.preview
+        model, request, cancel, preview, resume = self.model, self.request, self.cancel, self.preview, self.resume
         settings = request.settings
         request.check_for(model.info)
         scheduler = make_scheduler(settings.sampler, model.scheduler_config)
@@ -93,14 +99,24 @@ class Denoising:
         conditioning = model.encode(request.condition, settings.batch_size, guided, request)
         cond_batch = conditioning.batch(guided)
         generators = generators_for(settings.seed, settings.batch_size)
-        noise = initial_noise(model.latent_shape(request), generators, model.device, model.dtype)
+        shape = model.latent_shape(request)
+        # a resumed run keeps its generators' state for resume.apply: the start noise (which the
+        # mask blend needs) then comes from fresh generators of the same seeds, the same draw
+        noise_from = generators if resume is None else generators_for(settings.seed, settings.batch_size)
+        noise = initial_noise(shape, noise_from, model.device, model.dtype)
         begin = img2img.start(model, scheduler, request, noise)
-        latents, timesteps = begin.latents, begin.timesteps
+        timesteps = begin.timesteps
         total = len(timesteps)
-        self.latents = latents
+        if resume is None:
+            latents, first = begin.latents, 0
+        else:
+            latents, first = resume.apply(scheduler, generators, total, model.device, model.dtype), resume.index
+        self.latents, self.steps = latents, total
 
         step_kwargs = _step_kwargs(scheduler, settings.eta, generators)
         for index, t in enumerate(timesteps):
+            if index < first:
+                continue
             if cancel is not None and cancel.is_set():
                 raise Cancelled(index)
             model_input = torch.cat([latents, latents]) if guided else latents
@@ -116,8 +132,8 @@ class Denoising:
             if x0 is None:
                 x0 = _x0_from_noise(scheduler, x_t, noise_pred, t)
             image = preview.render(model, x0, index, total) if preview is not None else None
-            self.latents, self.steps = latents, index + 1
-            yield StepEvent(index, total, float(t), latents, x0, image)
+            self.latents = latents
+            yield StepEvent(index, total, float(t), latents, x0, image, scheduler, tuple(generators))
 
 
 def denoise(
@@ -126,13 +142,16 @@ def denoise(
     *,
     cancel: threading.Event | None = None,
     preview: PreviewPolicy | None = None,
+    resume: ResumePoint | None = None,
 ) -> Iterator[StepEvent]:
     """Run the sampler step by step; the last event's `latents` are the result (see `Denoising`
     for a start that runs no step).
 
-    Raises `Cancelled` at the start of the first step after `cancel` is set.
+    With `resume` the loop starts at `resume.index` from its kept latents and state (a branch
+    of an earlier run); the events then count from that index. Raises `Cancelled` at the
+    start of the first step after `cancel` is set.
     """
-    return iter(Denoising(model, request, cancel=cancel, preview=preview))
+    return iter(Denoising(model, request, cancel=cancel, preview=preview, resume=resume))
 
 
 def sample(

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ldm_studio.core.errors import FileFormatError
 from ldm_studio.core.labels import LabelSet, load_label_set
+from ldm_studio.core.untrusted import LOSSY_FORMATS, MAX_MAP_PIXELS, open_image_bounded
+
+# lossy compression blends colours and values at every region edge: wrong labels, silently
+LOSSY_MESSAGE = "is a %s: lossy compression changes pixels at region edges; save the map as PNG"
 
 INDEX_MODES = {"L", "P", "I", "I;16", "I;16B", "I;16L", "1"}
 COLOUR_MODES = {"RGB", "RGBA"}
@@ -29,29 +33,25 @@ class MapPixels:
     indices: np.ndarray | None
     rgb: np.ndarray | None
     palette: list[int] | None = None  # the embedded palette of a 'P' image
+    format: str | None = None  # PIL's name of the file format ("PNG", "JPEG", ...)
 
 
 def read_map_pixels(path: str | Path) -> MapPixels:
-    """Load a map picture's pixels; FileFormatError naming the file for anything that is not one."""
+    """Load a map picture's pixels; FileFormatError naming the file for anything that is not one.
+
+    The declared size is checked before any pixel is decoded (`open_image_bounded`).
+    """
     file = Path(path).expanduser()
-    try:
-        with Image.open(file) as image:
-            image.load()
-            mode = image.mode
-            if mode in INDEX_MODES:
-                palette = image.getpalette() if mode == "P" else None
-                return MapPixels(np.asarray(image, dtype=np.int64), None, palette)
-            if mode in COLOUR_MODES or mode in {"LA", "PA"}:
-                return MapPixels(None, np.asarray(image.convert("RGB"), dtype=np.uint8))
-            raise FileFormatError(file, f"image mode {mode!r} cannot hold a label map (use grayscale, P or RGB)")
-    except FileNotFoundError:
-        raise FileFormatError(file, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(file, "is a folder, not a map image") from None
-    except UnidentifiedImageError:
-        raise FileFormatError(file, "is not an image file (expected a PNG label map)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise FileFormatError(file, f"is damaged or cannot be read as an image ({exc})") from None
+    with open_image_bounded(file, file, MAX_MAP_PIXELS, "label map") as image:
+        mode, kind = image.mode, image.format
+        if mode in INDEX_MODES:
+            if kind in LOSSY_FORMATS:
+                raise FileFormatError(file, f"{LOSSY_MESSAGE % kind} (label indices would change)")
+            palette = image.getpalette() if mode == "P" else None
+            return MapPixels(np.asarray(image, dtype=np.int64), None, palette, kind)
+        if mode in COLOUR_MODES or mode in {"LA", "PA"}:
+            return MapPixels(None, np.asarray(image.convert("RGB"), dtype=np.uint8), None, kind)
+        raise FileFormatError(file, f"image mode {mode!r} cannot hold a label map (use grayscale, P or RGB)")
 
 
 def check_shape(file: object, indices: np.ndarray) -> None:
@@ -73,6 +73,8 @@ def read_map_file(path: str | Path, label_set: str | LabelSet = "coco-stuff-182"
     file = Path(path).expanduser()
     labels = load_label_set(label_set) if isinstance(label_set, str) else label_set
     pixels = read_map_pixels(file)
+    if pixels.format in LOSSY_FORMATS:  # strict: even exact-looking colours may have moved
+        raise FileFormatError(file, LOSSY_MESSAGE % pixels.format)
     indices = pixels.indices if pixels.rgb is None else _from_colours(file, pixels.rgb, labels)
     check_shape(file, indices)
     check_indices(file, indices, labels)

@@ -143,3 +143,20 @@ def map_features_fast(rescaler: SpatialRescaler, labels: torch.Tensor) -> torch.
     for _ in range(rescaler.n_stages):
         x = torch.nn.functional.interpolate(x, scale_factor=rescaler.multiplier, mode=rescaler.method)
     return x
+
+
+class Conditioner(torch.nn.Module):
+    """The trainable conditioning: LDMBert, class embedding and map rescaler, trained with the U-Net."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.bert = build_text_encoder(vocab_size)
+        self.classes = build_class_embedder()
+        self.rescaler = build_rescaler()
+
+    def forward(
+        self, ids: torch.Tensor, class_ids: torch.Tensor, maps: torch.Tensor, keep_map: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        context = torch.cat([self.classes(class_ids), self.bert(ids)[0]], dim=1)
+        concat = map_features_fast(self.rescaler, maps) * keep_map[:, None, None, None]
+        return context, concat

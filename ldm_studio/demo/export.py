@@ -20,8 +20,10 @@ from diffusers import VQModel
 from ldm_studio.core.cond_stages import save_cond_stage
 from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
 from ldm_studio.demo import architecture as arch
+from ldm_studio.demo.architecture import Conditioner
 from ldm_studio.demo.scenes import LABELS, SCENE_CLASSES, SIZE
-from ldm_studio.demo.train import Checkpoint, Conditioner, TrainConfig, environment, load_trained_unet
+from ldm_studio.demo.stages import load_trained_unet
+from ldm_studio.demo.training_state import Checkpoint, TrainConfig, environment
 
 DEFAULTS = Defaults(sampler="ddim", steps=30, guidance=2.0, eta=0.0)
 STORE_DTYPE = torch.float16

@@ -29,6 +29,7 @@ from PySide6.QtGui import QGuiApplication, QImage
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.model_folder import ModelInfo
 from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.trajectory import BranchOrigin, TrajectoryStore
 from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
 from ldm_studio.qt.worker import EngineWorker
@@ -60,8 +61,11 @@ class EngineController(QObject):
     batch_planned = Signal(int, int, list)  # job, images planned, bad rows
     batch_progress = Signal(int, object)  # job, BatchProgress (done/total, images/s, ETA)
     batch_finished = Signal(int, object)  # job, BatchReport (report.cancelled when stopped part-way)
+    step_decoded = Signal(int, int, QImage)  # job, kept step, its prediction fully decoded (a batch grid)
+    step_decode_failed = Signal(int, int, str)  # job, kept step, why
 
     _send_job = Signal(object)
+    _send_decode = Signal(int, int)
     _send_load = Signal(str)
     _send_batch = Signal(object)
 
@@ -79,6 +83,8 @@ class EngineController(QObject):
         self._shut_down = False
 
         self._mailbox = PreviewMailbox()
+        # every job's kept steps (written by the engine thread, read here to scrub a timeline)
+        self.trajectories = TrajectoryStore()
         self._pending_preview: PreviewItem | None = None
         self._last_preview_at = 0.0
         self._preview_interval = screen_interval_ms()
@@ -88,13 +94,16 @@ class EngineController(QObject):
 
         self._thread = QThread(self)
         self._thread.setObjectName("ldm-engine")
-        self._worker = EngineWorker(self.engine, self._mailbox)
+        self._worker = EngineWorker(self.engine, self._mailbox, self.trajectories)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.prepare_thread)
         self._thread.finished.connect(self._worker.deleteLater)
         self._send_job.connect(self._worker.run_job)
         self._send_load.connect(self._worker.load_model)
         self._send_batch.connect(self._worker.run_batch)
+        self._send_decode.connect(self._worker.decode_step)
+        self._worker.step_decoded.connect(self._on_step_decoded)
+        self._worker.step_decode_failed.connect(self._on_step_decode_failed)
         self._worker.model_loaded.connect(self._on_model_loaded)
         self._worker.model_failed.connect(self._on_model_failed)
         self._worker.job_started.connect(self._on_started)
@@ -136,18 +145,25 @@ class EngineController(QObject):
         """Whether the engine thread is alive (false after shutdown)."""
         return self._thread.isRunning()
 
-    def submit(self, request: GenerationRequest) -> int:
-        """Queue a request; returns its job id. It runs after the jobs queued before it."""
+    def submit(
+        self, request: GenerationRequest, branch: BranchOrigin | None = None, parent_job: int | None = None
+    ) -> int:
+        """Queue a request; returns its job id. It runs after the jobs queued before it.
+
+        With `branch` it continues a parent image from a kept step (from `parent_job`'s trajectory
+        while that is kept, else by re-running the parent to the step)."""
         if self._shut_down:
             raise RuntimeError("the engine has been shut down")
-        job = Job(self._next_id, request)
+        job = Job(self._next_id, request, branch=branch, parent_job=parent_job)
         self._next_id += 1
         self._queue.append(job)
         self.queued.emit(job.id)
         self._dispatch()
         return job.id
 
-    def submit_batch(self, spec: str | Path, out_dir: str | Path, base_seed: int | None = None) -> int:
+    def submit_batch(
+        self, spec: str | Path, out_dir: str | Path, base_seed: int | None = None, workers: int = 1
+    ) -> int:
         """Queue a batch run (spec file into a folder) on the engine thread; returns its job id.
 
         It waits its turn like any job, is cancelled the same way, and answers batch_planned,
@@ -155,7 +171,7 @@ class EngineController(QObject):
         """
         if self._shut_down:
             raise RuntimeError("the engine has been shut down")
-        job = BatchJob(self._next_id, str(spec), str(out_dir), base_seed)
+        job = BatchJob(self._next_id, str(spec), str(out_dir), base_seed, workers)
         self._next_id += 1
         self._queue.append(job)
         self.queued.emit(job.id)
@@ -191,6 +207,12 @@ class EngineController(QObject):
             return False
         self._current.full_preview.set()
         return True
+
+    def decode_step(self, job_id: int, step: int) -> None:
+        """Decode a kept step of a job fully, in the engine thread (after the running job); answers
+        step_decoded or step_decode_failed."""
+        if not self._shut_down:
+            self._send_decode.emit(job_id, step)
 
     def cancel_all(self) -> None:
         """Empty the queue and cancel the running job."""
@@ -328,6 +350,14 @@ class EngineController(QObject):
         self.cancelled.emit(job_id)
         self._dispatch()
         self._maybe_idle()
+
+    @Slot(int, int, object)
+    def _on_step_decoded(self, job_id: int, step: int, image: QImage) -> None:
+        self.step_decoded.emit(job_id, step, image)
+
+    @Slot(int, int, str)
+    def _on_step_decode_failed(self, job_id: int, step: int, message: str) -> None:
+        self.step_decode_failed.emit(job_id, step, message)
 
     @Slot(int, int, list)
     def _on_batch_planned(self, job_id: int, total: int, bad_rows: list) -> None:

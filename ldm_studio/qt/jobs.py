@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.trajectory import BranchOrigin
 
 
 @dataclass(eq=False)
@@ -17,6 +18,9 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     # set from the GUI: the worker decodes the current x0 fully at its next step, then clears it
     full_preview: threading.Event = field(default_factory=threading.Event)
+    # a branch: where it starts, and the job whose kept trajectory it continues (if still kept)
+    branch: BranchOrigin | None = None
+    parent_job: int | None = None
 
 
 @dataclass(eq=False)
@@ -27,4 +31,5 @@ class BatchJob:
     spec: str
     out_dir: str
     base_seed: int | None = None
+    workers: int = 1  # >1: that many engine processes (the window's own engine stays loaded meanwhile)
     cancel: threading.Event = field(default_factory=threading.Event)

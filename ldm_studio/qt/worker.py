@@ -15,15 +15,18 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
+from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
+from ldm_studio.core.memory import sample_with_retry
+from ldm_studio.core.model_hash import model_hash
 from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
+from ldm_studio.core.trajectory import Trajectory, TrajectoryStore, branch_recipe, branch_resume, image_sha256
 from ldm_studio.qt.images import grid_qimage
 from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
-from ldm_studio.qt.oom import explain_out_of_memory, free_device_memory, is_out_of_memory, single_image_requests
 from ldm_studio.qt.results import save_results
 
 log = logging.getLogger(__name__)
@@ -68,11 +71,14 @@ class EngineWorker(QObject):
     batch_planned = Signal(int, int, list)  # job, images planned, bad rows ("row N: problem")
     batch_progress = Signal(int, object)  # job, BatchProgress (emitted from the batch's writer thread)
     batch_finished = Signal(int, object)  # job, BatchReport (also when cancelled part-way)
+    step_decoded = Signal(int, int, object)  # job, kept step, QImage grid of its x0 fully decoded
+    step_decode_failed = Signal(int, int, str)  # job, kept step, why
 
-    def __init__(self, engine: Engine, mailbox: PreviewMailbox) -> None:
+    def __init__(self, engine: Engine, mailbox: PreviewMailbox, trajectories: TrajectoryStore | None = None) -> None:
         super().__init__()
         self.engine = engine
         self.mailbox = mailbox
+        self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
 
     @Slot()
@@ -114,7 +120,12 @@ class EngineWorker(QObject):
         model = self.engine.model
         try:
             images = self._generate(job)
-            files = save_results(images, job.request, model.info, self.engine.choice.label, job.id)
+            device = self.engine.choice.label
+            extra = None
+            if job.branch is not None:  # the recipe names the parent, the step and what changed
+                digest = model_hash(model.info.path)
+                extra = {"branch": branch_recipe(job.branch, job.request, model.info, model_hash=digest, device=device)}
+            files = save_results(images, job.request, model.info, device, job.id, extra_recipe=extra)
         except Cancelled:
             self.job_cancelled.emit(job.id)
             return
@@ -139,7 +150,16 @@ class EngineWorker(QObject):
         try:
             spec = read_spec(job.spec)
             out, seed = Path(job.out_dir), job.base_seed
-            run = BatchRun(self.engine, spec, out, base_seed=seed, on_progress=on_progress, cancel=job.cancel)
+            backend = None
+            if job.workers > 1 and self.engine.model is not None:
+                backend = ProcessBackend(
+                    self.engine.model.info,
+                    worker_devices(job.workers, str(self.engine.choice.device)),
+                    self.engine.choice.label.split("(")[-1].rstrip(")"),  # "cpu (fp32)" -> "fp32"
+                )
+            run = BatchRun(
+                self.engine, spec, out, base_seed=seed, on_progress=on_progress, cancel=job.cancel, backend=backend
+            )
             self.batch_planned.emit(job.id, len(run.jobs), [str(bad) for bad in run.bad_rows])
             report = run.run()
         except LdmStudioError as exc:
@@ -151,34 +171,62 @@ class EngineWorker(QObject):
             return
         self.batch_finished.emit(job.id, report)
 
-    def _generate(self, job: Job) -> np.ndarray:
-        """The job's images; on out-of-memory, once more one image at a time, then explain."""
-        request = job.request
+    @Slot(int, int)
+    def decode_step(self, job_id: int, step: int) -> None:
+        """Fully decode a kept step's x0 (Ctrl+D on a scrubbed step), here where the model lives."""
+        trajectory = self.trajectories.get(job_id)
         try:
-            return self._sample(job, request, 0, 1, StepClock(request.settings.steps))
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            free_device_memory()
-            device = self.engine.choice.label
-            if request.settings.batch_size == 1:
-                raise LdmStudioError(explain_out_of_memory(request, device, split=False)) from exc
-        parts = single_image_requests(request)
-        clock = StepClock(request.settings.steps * len(parts))
-        try:
-            images = [self._sample(job, part, i, len(parts), clock) for i, part in enumerate(parts)]
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            free_device_memory()
-            raise LdmStudioError(explain_out_of_memory(request, device, split=True)) from exc
-        return np.concatenate(images)
+            kept = trajectory.step(step) if trajectory is not None else None
+            if kept is None or kept.x0 is None:
+                raise LdmStudioError(f"step {step + 1} of job {job_id} is no longer kept (timeline memory budget)")
+            if self.engine.model is None:
+                raise LdmStudioError("no model is loaded")
+            image = grid_qimage(decode_preview(self.engine.model, kept.x0.to(self.engine.model.device)))
+        except Exception as exc:  # a person asked for a picture: say why there is none
+            self.step_decode_failed.emit(job_id, step, str(exc))
+            return
+        self.step_decoded.emit(job_id, step, image)
 
-    def _sample(self, job: Job, request: GenerationRequest, part: int, parts: int, clock: StepClock) -> np.ndarray:
+    def _generate(self, job: Job) -> np.ndarray:
+        """The job's images, its steps kept, with the core's out-of-memory policy (image by image, then explain)."""
+        request = job.request
+        trajectory = self.trajectories.start(job.id, request, job.branch)
+        resume = None
+        if job.branch is not None:
+            parent = self.trajectories.get(job.parent_job) if job.parent_job is not None else None
+            resume = branch_resume(self.engine.model, job.branch, request, parent, job.cancel)
+            if parent is not None:
+                trajectory.start_from(parent, job.branch.step, job.branch.image)
+        clocks: list[StepClock] = []
+
+        def sample(part_request: GenerationRequest, part: int, parts: int) -> np.ndarray:
+            if part == 0:  # a fresh clock for the first try and for the image-by-image retry
+                clocks.append(StepClock(request.settings.steps * parts))
+            if parts == 1:
+                images = self._sample(job, part_request, 0, 1, clocks[-1], trajectory, resume)
+                trajectory.image_sha256 = [image_sha256(image) for image in images]
+                return images
+            self.trajectories.discard(job.id)  # split into single images: no one timeline to keep
+            return self._sample(job, part_request, part, parts, clocks[-1])
+
+        return sample_with_retry(request, self.engine.choice.label, sample)
+
+    def _sample(
+        self,
+        job: Job,
+        request: GenerationRequest,
+        part: int,
+        parts: int,
+        clock: StepClock,
+        trajectory: Trajectory | None = None,
+        resume=None,
+    ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
         policy = PreviewPolicy("cheap", projection=self._projection)
 
         def on_step(event: StepEvent) -> None:
+            if trajectory is not None:
+                trajectory.record(event)
             # Heun and PLMS take more scheduler steps than `steps`: the loop's own count is the truth
             total = clock.total = event.total * parts
             done = part * event.total + event.index + 1
@@ -193,5 +241,5 @@ class EngineWorker(QObject):
                 if self.mailbox.put(item):
                     self.preview_ready.emit()
 
-        result = self.engine.generate(request, cancel=job.cancel, preview=policy, on_step=on_step)
+        result = self.engine.generate(request, cancel=job.cancel, preview=policy, on_step=on_step, resume=resume)
         return result.images

@@ -181,6 +181,208 @@ def text_config(vocab_size: int, context: int = 32) -> dict[str, Any]:
     )
 
 
+def _with_ddconfig(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    params = {**base["params"], "ddconfig": {**base["params"]["ddconfig"], **changes}}
+    return {**base, "params": params}
+
+
+# inpainting_big's first stage: VQ-f4 with `attn_type: none` (no attention at all).
+VQ_F4_NOATTN = _with_ddconfig(VQ_F4, attn_type="none")
+# cin256 (LDM-VQ-8)'s first stage: VQ-f8 with attention at one level (resolution 32 of 256; here 8 of 32).
+VQ_F8_ATTN = {
+    "target": "ldm.models.autoencoder.VQModelInterface",
+    "params": {
+        "embed_dim": 4,
+        "n_embed": 64,
+        "ddconfig": {
+            "double_z": False,
+            "z_channels": 4,
+            "resolution": 32,
+            "in_channels": 3,
+            "out_ch": 3,
+            "ch": 32,
+            "ch_mult": [1, 2, 2, 2],
+            "num_res_blocks": 1,
+            "attn_resolutions": [8],
+            "dropout": 0.0,
+        },
+        "lossconfig": {"target": "torch.nn.Identity"},
+    },
+}
+
+
+def cin_vq8_config() -> dict[str, Any]:
+    """Like models/ldm/cin256 (LDM-VQ-8), tiny: num_head_channels, ClassEmbedder(1000), VQ-f8 with level attention."""
+    return _ldm(
+        {"linear_start": 0.0015, "linear_end": 0.0195, "cond_stage_key": "class_label", "image_size": 4, "channels": 4},
+        conditioning_key="crossattn",
+        unet={
+            "image_size": 4,
+            "in_channels": 4,
+            "out_channels": 4,
+            "model_channels": 32,
+            "attention_resolutions": [2, 1],
+            "num_res_blocks": 1,
+            "channel_mult": [1, 2],
+            "num_head_channels": 16,
+            "use_spatial_transformer": True,
+            "transformer_depth": 1,
+            "context_dim": 16,
+        },
+        first_stage=VQ_F8_ATTN,
+        cond_stage={"target": "ldm.modules.encoders.modules.ClassEmbedder", "params": {"embed_dim": 16}},
+        extra={"cond_stage_trainable": True, "monitor": "val/loss_simple_ema"},
+    )
+
+
+def text_vq_config(vocab_size: int) -> dict[str, Any]:
+    """Like models/ldm/text2img256 (LDM-VQ-f4, Conceptual Captions), tiny: legacy SpatialTransformer,
+    num_head_channels, BERTEmbedder."""
+    return _ldm(
+        {"linear_start": 0.0015, "linear_end": 0.0195, "cond_stage_key": "caption", "image_size": 8, "channels": 3},
+        conditioning_key="crossattn",
+        unet={
+            "image_size": 8,
+            "in_channels": 3,
+            "out_channels": 3,
+            "model_channels": 32,
+            "attention_resolutions": [2, 1],
+            "num_res_blocks": 1,
+            "channel_mult": [1, 2],
+            "num_head_channels": 16,
+            "use_spatial_transformer": True,
+            "transformer_depth": 1,
+            "context_dim": 32,
+        },
+        first_stage=VQ_F4,
+        cond_stage={
+            "target": "ldm.modules.encoders.modules.BERTEmbedder",
+            "params": {"n_embed": 32, "n_layer": 2, "vocab_size": vocab_size},
+        },
+        extra={"cond_stage_trainable": True, "monitor": "val/loss_simple_ema"},
+    )
+
+
+def churches_config() -> dict[str, Any]:
+    """Like models/ldm/lsun_churches256 (LDM-KL-8), tiny: num_heads 8 at every width (head sizes differ
+    between blocks), use_scale_shift_norm, resblock_updown, scale_by_std with its stored buffer."""
+    return _ldm(
+        {
+            "linear_start": 0.0015,
+            "linear_end": 0.0155,
+            "cond_stage_key": "image",
+            "image_size": 8,
+            "channels": 4,
+            "scale_by_std": True,
+            "loss_type": "l1",
+        },
+        conditioning_key=None,
+        unet={
+            "image_size": 8,
+            "in_channels": 4,
+            "out_channels": 4,
+            "model_channels": 32,
+            "attention_resolutions": [1, 2],
+            "num_res_blocks": 1,
+            "channel_mult": [1, 2],
+            "num_heads": 8,
+            "use_scale_shift_norm": True,
+            "resblock_updown": True,
+        },
+        first_stage=KL_F8,
+        cond_stage="__is_unconditional__",
+        extra={"concat_mode": False, "cond_stage_trainable": False, "monitor": "val/loss_simple_ema"},
+    )
+
+
+def superres_config() -> dict[str, Any]:
+    """Like models/ldm/bsr_sr, tiny: the low-resolution image (torch.nn.Identity) concatenated to the latent."""
+    return _ldm(
+        {
+            "linear_start": 0.0015,
+            "linear_end": 0.0155,
+            "cond_stage_key": "LR_image",
+            "image_size": 8,
+            "channels": 3,
+            "loss_type": "l2",
+        },
+        conditioning_key=None,
+        unet={
+            "image_size": 8,
+            "in_channels": 6,
+            "out_channels": 3,
+            "model_channels": 32,
+            "attention_resolutions": [2],
+            "num_res_blocks": 1,
+            "channel_mult": [1, 2],
+            "num_head_channels": 16,
+        },
+        first_stage=VQ_F4,
+        cond_stage={"target": "torch.nn.Identity"},
+        extra={"concat_mode": True, "cond_stage_trainable": False},
+    )
+
+
+def inpaint_config() -> dict[str, Any]:
+    """Like models/ldm/inpainting_big, tiny: __is_first_stage__ conditioning (masked-image latent + mask
+    concatenated: 7 input channels), num_heads 8 at every width, resblock_updown, first stage without attention."""
+    return _ldm(
+        {
+            "linear_start": 0.0015,
+            "linear_end": 0.0205,
+            "cond_stage_key": "masked_image",
+            "image_size": 8,
+            "channels": 3,
+            "loss_type": "l1",
+        },
+        conditioning_key=None,
+        unet={
+            "image_size": 8,
+            "in_channels": 7,
+            "out_channels": 3,
+            "model_channels": 32,
+            "attention_resolutions": [1, 2],
+            "num_res_blocks": 1,
+            "channel_mult": [1, 2],
+            "num_heads": 8,
+            "resblock_updown": True,
+        },
+        first_stage=VQ_F4_NOATTN,
+        cond_stage="__is_first_stage__",
+        extra={"concat_mode": True, "monitor": "val/loss"},
+    )
+
+
+def layout_config() -> dict[str, Any]:
+    """Like models/ldm/layout2img-openimages256: a BERTEmbedder over bounding-box tokens (refused)."""
+    config = text_vq_config(64)
+    p = config["model"]["params"]
+    p["cond_stage_key"] = "coordinates_bbox"
+    p["cond_stage_config"]["params"].update(max_seq_len=16, use_tokenizer=False)
+    return config
+
+
+def retrieval_config() -> dict[str, Any]:
+    """Like configs/retrieval-augmented-diffusion/768x768.yaml: CLIP neighbours via torch.nn.Identity (refused)."""
+    config = cin_vq8_config()
+    config["model"]["params"]["cond_stage_config"] = {"target": "torch.nn.Identity"}
+    return config
+
+
+# The released LDMs of the README's model zoo (a506df5) → the tiny config of the same architecture.
+RELEASED = {
+    "cin256-v2": "class",
+    "cin256 (LDM-VQ-8)": "cin_vq8",
+    "txt2img-f8-large": "text",
+    "text2img256": "text_vq",
+    "celeba256 / ffhq256 / lsun_beds256": "uncond",
+    "lsun_churches256": "churches",
+    "semantic_synthesis256 / 512": "semantic",
+    "bsr_sr": "superres",
+    "inpainting_big": "inpaint",
+}
+
+
 def _ldm(
     params: dict, conditioning_key: str | None, unet: dict, first_stage: dict, cond_stage: Any, extra: dict
 ) -> dict[str, Any]:
@@ -229,7 +431,10 @@ def unet_shapes(p: dict[str, Any]) -> Shapes:
             chans.append(ch)
             n += 1
         if level != len(mult) - 1:
-            _conv(s, f"input_blocks.{n}.0.op", ch, ch, 3)
+            if p.get("resblock_updown", False):
+                _resblock(s, f"input_blocks.{n}.0", ch, ch, emb, ss)
+            else:
+                _conv(s, f"input_blocks.{n}.0.op", ch, ch, 3)
             chans.append(ch)
             n += 1
             ds *= 2
@@ -247,7 +452,10 @@ def unet_shapes(p: dict[str, Any]) -> Shapes:
                 _attention(s, f"output_blocks.{n}.1", ch, p)
                 index = 2
             if level and i == nrb:
-                _conv(s, f"output_blocks.{n}.{index}.conv", ch, ch, 3)
+                if p.get("resblock_updown", False):
+                    _resblock(s, f"output_blocks.{n}.{index}", ch, ch, emb, ss)
+                else:
+                    _conv(s, f"output_blocks.{n}.{index}.conv", ch, ch, 3)
                 ds //= 2
             n += 1
     _norm(s, "out.0", ch)
@@ -298,6 +506,11 @@ def first_stage_shapes(target: dict[str, Any]) -> Shapes:
     vq = target["target"].endswith("VQModelInterface") or target["target"].endswith("VQModel")
     s: Shapes = {}
     ch, mult, nrb, z = dd["ch"], dd["ch_mult"], dd["num_res_blocks"], dd["z_channels"]
+    vanilla = dd.get("attn_type", "vanilla") == "vanilla"  # "none": nn.Identity, no weights
+
+    def attends(level: int) -> bool:
+        return vanilla and dd["resolution"] // 2**level in set(dd.get("attn_resolutions") or [])
+
     _conv(s, "encoder.conv_in", dd["in_channels"], ch, 3)
     in_mult = (1, *mult)
     block_in = ch
@@ -306,19 +519,23 @@ def first_stage_shapes(target: dict[str, Any]) -> Shapes:
         for j in range(nrb):
             _vae_resnet(s, f"encoder.down.{i}.block.{j}", block_in, block_out)
             block_in = block_out
+            if attends(i):
+                _vae_attn(s, f"encoder.down.{i}.attn.{j}", block_in)
         if i != len(mult) - 1:
             _conv(s, f"encoder.down.{i}.downsample.conv", block_in, block_in, 3)
-    _vae_mid(s, "encoder.mid", block_in)
+    _vae_mid(s, "encoder.mid", block_in, vanilla)
     _norm(s, "encoder.norm_out", block_in)
     _conv(s, "encoder.conv_out", block_in, 2 * z if dd["double_z"] else z, 3)
     block_in = ch * mult[-1]
     _conv(s, "decoder.conv_in", z, block_in, 3)
-    _vae_mid(s, "decoder.mid", block_in)
+    _vae_mid(s, "decoder.mid", block_in, vanilla)
     for i in reversed(range(len(mult))):
         block_out = ch * mult[i]
         for j in range(nrb + 1):
             _vae_resnet(s, f"decoder.up.{i}.block.{j}", block_in, block_out)
             block_in = block_out
+            if attends(i):
+                _vae_attn(s, f"decoder.up.{i}.attn.{j}", block_in)
         if i != 0:
             _conv(s, f"decoder.up.{i}.upsample.conv", block_in, block_in, 3)
     _norm(s, "decoder.norm_out", block_in)
@@ -343,19 +560,26 @@ def _vae_resnet(s: Shapes, prefix: str, cin: int, cout: int) -> None:
         _conv(s, f"{prefix}.nin_shortcut", cin, cout, 1)
 
 
-def _vae_mid(s: Shapes, prefix: str, ch: int) -> None:
+def _vae_mid(s: Shapes, prefix: str, ch: int, attention: bool = True) -> None:
     _vae_resnet(s, f"{prefix}.block_1", ch, ch)
-    _norm(s, f"{prefix}.attn_1.norm", ch)
-    for name in ("q", "k", "v", "proj_out"):
-        _conv(s, f"{prefix}.attn_1.{name}", ch, ch, 1)
+    if attention:
+        _vae_attn(s, f"{prefix}.attn_1", ch)
     _vae_resnet(s, f"{prefix}.block_2", ch, ch)
+
+
+def _vae_attn(s: Shapes, prefix: str, ch: int) -> None:
+    _norm(s, f"{prefix}.norm", ch)
+    for name in ("q", "k", "v", "proj_out"):
+        _conv(s, f"{prefix}.{name}", ch, ch, 1)
 
 
 def cond_stage_shapes(target: Any) -> Shapes:
     """Keys and shapes of ClassEmbedder / SpatialRescaler / BERTEmbedder."""
     if not isinstance(target, dict):
         return {}
-    p, name = target["params"], target["target"].rsplit(".", 1)[-1]
+    p, name = target.get("params") or {}, target["target"].rsplit(".", 1)[-1]
+    if name == "Identity":
+        return {}
     if name == "ClassEmbedder":
         return {"embedding.weight": (p.get("n_classes", 1000), p["embed_dim"])}
     if name == "SpatialRescaler":
@@ -446,7 +670,10 @@ def original_state_dict(config: dict[str, Any], seed: int = 0, ema: bool = True)
     state.update({f"model.diffusion_model.{k}": v for k, v in unet.items()})
     first = random_tensors(first_stage_shapes(p["first_stage_config"]), g)
     state.update({f"first_stage_model.{k}": v for k, v in first.items()})
-    cond = random_tensors(cond_stage_shapes(p["cond_stage_config"]), g)
+    if p["cond_stage_config"] == "__is_first_stage__":
+        cond = first  # LatentDiffusion sets cond_stage_model = first_stage_model: saved twice
+    else:
+        cond = random_tensors(cond_stage_shapes(p["cond_stage_config"]), g)
     state.update({f"cond_stage_model.{k}": v for k, v in cond.items()})
     state.update(schedule_buffers(p["linear_start"], p["linear_end"], p.get("timesteps", 1000)))
     if ema:

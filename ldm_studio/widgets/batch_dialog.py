@@ -8,9 +8,12 @@ Running again on the same folder resumes (the core's manifest says what is done)
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.core.batch import BatchProgress, BatchReport
+from ldm_studio.core.store import history_dir
 from ldm_studio.qt.controller import EngineController
 from ldm_studio.widgets.progress_panel import format_eta
 
@@ -42,6 +46,13 @@ def parse_numbers(text: str, kind: type) -> list:
         return [kind(item) for item in items]
     except ValueError:
         raise ValueError(f"{text!r}: not a list of {'integers' if kind is int else 'numbers'}") from None
+
+
+def gpu_count() -> int:
+    """CUDA GPUs here (the workers spin box allows one per GPU); torch is already loaded by the window."""
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def write_sweep_spec(
@@ -66,8 +77,15 @@ def write_sweep_spec(
     return path
 
 
+def default_batch_folder() -> Path:
+    """`<history>/batches/<date-time>`: a new folder per dialog, where the history already lives."""
+    return history_dir() / "batches" / time.strftime("%Y%m%d-%H%M%S")
+
+
 class BatchDialog(QDialog):
     """Spec file or sweep, output folder, Start/Cancel, and the running batch's progress."""
+
+    images_written = Signal(list)  # str paths of a finished (or cancelled) batch's new images, for History
 
     def __init__(self, controller: EngineController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -108,12 +126,20 @@ class BatchDialog(QDialog):
         self.source_tabs.addTab(sweep_page, "Sweep")
 
         self.out_edit = QLineEdit(placeholderText="Output folder (run again on it to resume)")
+        self.out_edit.setText(str(default_batch_folder()))  # a fresh folder beside the history
         out_browse = QPushButton("Browse…")
         out_browse.clicked.connect(self._ask_folder)
         out_row = QHBoxLayout()
         out_row.addWidget(QLabel("Output"))
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(out_browse)
+        self.workers_box = QSpinBox()
+        self.workers_box.setRange(1, max(1, os.cpu_count() or 1, gpu_count()))
+        self.workers_box.setToolTip(
+            "Engine processes: one per GPU on a machine with several; on a CPU they share the cores"
+        )
+        out_row.addWidget(QLabel("Workers"))
+        out_row.addWidget(self.workers_box)
 
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
@@ -129,8 +155,16 @@ class BatchDialog(QDialog):
         buttons = QDialogButtonBox()
         self.start_button = buttons.addButton("Start", QDialogButtonBox.ButtonRole.ActionRole)
         self.cancel_button = buttons.addButton("Cancel batch", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setToolTip("Show the output folder (images, manifest, contact sheet) in the file manager")
+        self.sheet_button = buttons.addButton("Contact sheet", QDialogButtonBox.ButtonRole.ActionRole)
+        self.sheet_button.setToolTip("Open the sweep's labelled contact sheet")
         self.close_button = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.cancel_button.setEnabled(False)
+        self.open_button.setEnabled(False)
+        self.sheet_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_folder)
+        self.sheet_button.clicked.connect(self.open_contact_sheet)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
@@ -174,12 +208,20 @@ class BatchDialog(QDialog):
             return self._refuse(str(exc))
         self.report, self.bad_rows = None, []
         self.problems.clear()
-        self.job = self.controller.submit_batch(spec, folder)
+        self.job = self.controller.submit_batch(spec, folder, workers=self.workers_box.value())
         self.bar.setRange(0, 0)
         waiting = self.controller.current_job != self.job
         self.status.setText(f"Queued behind job {self.controller.current_job}" if waiting else "Starting…")
         self._sync_buttons()
         return self.job
+
+    def open_folder(self) -> bool:
+        folder = Path(self.out_edit.text().strip()).expanduser()
+        return folder.is_dir() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_contact_sheet(self) -> bool:
+        sheet = self.report.contact_sheet if self.report is not None else None
+        return sheet is not None and Path(sheet).is_file() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(sheet)))
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -248,9 +290,11 @@ class BatchDialog(QDialog):
         self.bar.setValue(progress.done)
         parts = [f"{progress.done}/{progress.total} images"]
         if progress.images_per_second:
-            parts.append(f"{progress.images_per_second:.2f} it/s")
+            parts.append(f"{progress.images_per_second:.2f} images/s")
         if progress.eta_seconds is not None:
             parts.append(f"ETA {format_eta(progress.eta_seconds)}")
+        if len(progress.workers) > 1:
+            parts.append(" | ".join(progress.workers))
         self.status.setText("  ·  ".join(parts))
 
     @Slot(int, object)
@@ -258,6 +302,10 @@ class BatchDialog(QDialog):
         if job != self.job:
             return
         self.report = report
+        if report.written:
+            self.images_written.emit([str(p) for p in report.written])
+        self.open_button.setEnabled(True)
+        self.sheet_button.setEnabled(report.contact_sheet is not None)
         done = report.already_done + len(report.written)
         self.bar.setRange(0, max(report.total, 1))
         self.bar.setValue(done)

@@ -15,6 +15,11 @@ from ldm_studio.qt.images import grid_shape
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 
 
+NO_MODEL_PLACEHOLDER = "Open a model (Ctrl+O), then Generate (Ctrl+Enter)"
+# the demo model's own caption words (ldm_studio.demo.scenes.vocabulary): it knows no others
+DEMO_PROMPT_EXAMPLE = "a blue lake below the mountains"
+
+
 class ImageCanvas(QGraphicsView):
     """One image (a single picture or a batch grid) shown at the size of the final result."""
 
@@ -29,7 +34,7 @@ class ImageCanvas(QGraphicsView):
         self.image: QImage | None = None
         self.cells = (1, 1)
         self._fit = True
-        self.placeholder = "Open a model (Ctrl+O), then Generate (Ctrl+Enter)"
+        self.placeholder = NO_MODEL_PLACEHOLDER
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setBackgroundBrush(QColor(38, 40, 44))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -118,11 +123,17 @@ class ImageCanvas(QGraphicsView):
             y = scene.height() * r / rows
             painter.drawLine(QPointF(0, y), QPointF(scene.width(), y))
 
+    def set_placeholder(self, text: str) -> None:
+        """What the empty canvas says (it depends on whether a model is loaded)."""
+        self.placeholder = text
+        self.viewport().update()
+
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawBackground(painter, rect)
         if self.image is None:
             painter.save()
             painter.resetTransform()
             painter.setPen(QColor(150, 154, 160))
-            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap  # wraps in a narrow side-by-side pane
+            painter.drawText(self.viewport().rect().adjusted(12, 0, -12, 0), int(flags), self.placeholder)
             painter.restore()

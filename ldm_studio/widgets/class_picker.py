@@ -1,10 +1,12 @@
-"""A searchable, multi-choice picker over the 1000 ImageNet class names.
+"""A searchable, multi-choice picker over the loaded model's classes (ImageNet's 1000 by default).
 
-Ticking several classes makes a batch with one image per class.
+A model with its own class list (`ModelInfo.class_names`, e.g. the demo model's eight scenes)
+gets exactly those; ticking several classes makes a batch with one image per class.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +34,19 @@ def imagenet_labels() -> tuple[tuple[int, str, str], ...]:
     return tuple((lb.index, lb.name, ", ".join((lb.name, *lb.aliases))) for lb in labels.labels)
 
 
+def model_labels(
+    class_names: Sequence[str] | None, num_classes: int | None = None
+) -> tuple[tuple[int, str, str], ...]:
+    """(index, name, searchable names) of a model's classes: its own names, else ImageNet's
+    (cut to `num_classes`; classes past ImageNet's list are numbered)."""
+    if class_names is not None:
+        return tuple((i, name, name) for i, name in enumerate(class_names))
+    labels = imagenet_labels()
+    if num_classes is None or num_classes == len(labels):
+        return labels
+    return tuple(labels[i] if i < len(labels) else (i, f"class {i}", f"class {i}") for i in range(num_classes))
+
+
 class ClassPicker(QWidget):
     """Filter box + checkable list; `class_ids()` are the ticked classes in the order ticked."""
 
@@ -39,7 +54,7 @@ class ClassPicker(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.search = QLineEdit(placeholderText="Search 1000 ImageNet classes…")
+        self.search = QLineEdit()
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget()
         self.list.setUniformItemSizes(True)
@@ -48,15 +63,9 @@ class ClassPicker(QWidget):
         self.clear_button = QPushButton("Clear")
         self._order: list[int] = []
         self._items: dict[int, QListWidgetItem] = {}
-        for index, name, lemmas in imagenet_labels():
-            item = QListWidgetItem(f"{index:3d}  {name}")
-            item.setData(Qt.ItemDataRole.UserRole, index)
-            item.setData(Qt.ItemDataRole.UserRole + 1, f"{index} {lemmas}".lower())
-            item.setToolTip(lemmas)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.list.addItem(item)
-            self._items[index] = item
+        self._labels: tuple[tuple[int, str, str], ...] = ()
+        self.problem: str | None = None
+        self.set_labels(None)
 
         row = QHBoxLayout()
         row.addWidget(self.summary, 1)
@@ -72,6 +81,43 @@ class ClassPicker(QWidget):
         self.list.itemChanged.connect(self._on_item_changed)
         self.clear_button.clicked.connect(self.clear)
         self._update_summary()
+
+    def set_labels(self, class_names: Sequence[str] | None, num_classes: int | None = None) -> None:
+        """List these classes (None: ImageNet-1k); ticked classes the new list has stay ticked."""
+        labels = model_labels(class_names, num_classes)
+        if labels == self._labels:
+            return
+        self._labels = labels
+        own = class_names is not None
+        self.search.setPlaceholderText(
+            f"Search this model's {len(labels)} classes…" if own else f"Search {len(labels)} ImageNet classes…"
+        )
+        self.list.blockSignals(True)
+        self.list.clear()
+        self._items = {}
+        width = len(str(max(len(labels) - 1, 0)))
+        for index, name, lemmas in labels:
+            item = QListWidgetItem(f"{index:{width}d}  {name}")
+            item.setData(Qt.ItemDataRole.UserRole, index)
+            item.setData(Qt.ItemDataRole.UserRole + 1, f"{index} {lemmas}".lower())
+            item.setToolTip(lemmas)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            self.list.addItem(item)
+            self._items[index] = item
+        self.list.blockSignals(False)
+        self._filter(self.search.text())
+        self.set_class_ids(self._order)
+
+    def names(self) -> list[str]:
+        """The listed class names, in index order."""
+        return [name for _, name, _ in self._labels]
+
+    def show_problem(self, text: str) -> None:
+        """A problem with the classes, shown in red where they are picked (cleared by the next change)."""
+        self.problem = text
+        self.summary.setStyleSheet("color: #c62828;")
+        self.summary.setText(text)
 
     def class_ids(self) -> list[int]:
         return list(self._order)
@@ -115,7 +161,9 @@ class ClassPicker(QWidget):
         self.selection_changed.emit()
 
     def _update_summary(self) -> None:
-        names = {index: name for index, name, _ in imagenet_labels()}
+        self.problem = None
+        self.summary.setStyleSheet("")
+        names = {index: name for index, name, _ in self._labels}
         if not self._order:
             self.summary.setText("No class chosen: tick one, or several for a batch.")
             return
@@ -148,7 +196,8 @@ class ClassPicker(QWidget):
         self.clear()
 
     def set_model(self, info: ModelInfo | None, optional: bool) -> None:
-        pass
+        if info is not None:
+            self.set_labels(info.class_names, info.num_classes)
 
     def image_count(self) -> int | None:
         return len(self._order) if len(self._order) > 1 else None

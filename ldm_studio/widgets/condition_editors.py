@@ -69,10 +69,11 @@ class PromptTab(QWidget):
 
     title = "Prompt"
     restored_name = "prompt"
+    PLACEHOLDER = "A painting of a red fox in the snow"
 
     def __init__(self) -> None:
         super().__init__()
-        self.prompt = QPlainTextEdit(placeholderText="A painting of a red fox in the snow")
+        self.prompt = QPlainTextEdit(placeholderText=self.PLACEHOLDER)
         self.prompt.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(60)
         self.negative = QLineEdit(placeholderText="What guidance steers away from (optional)")

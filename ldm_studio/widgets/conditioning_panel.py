@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from ldm_studio.core.condition_types import (
+    MAX_PROMPT_CHARS,
     ClassCondition,
     CombinedCondition,
     ConditionType,
@@ -82,6 +83,17 @@ class ConditioningPanel(QTabWidget):
     def editor(self, kind: type[ConditionType]) -> ConditionEditor | None:
         return self.editors.get(kind)  # type: ignore[return-value]
 
+    def show_problem(self, error: RequestError) -> None:
+        """Show a problem with an input on the tab where that input is set (the tab is made current)."""
+        for kind in self.shown():
+            if error.field in {spec.name for spec in kind.inputs}:
+                editor = self.editors[kind]
+                self.setCurrentWidget(editor)
+                show = getattr(editor, "show_problem", None)
+                if callable(show):
+                    show(str(error))
+                return
+
     def image_count(self) -> int | None:
         """A batch size the condition dictates (several classes), else None."""
         counts = [self.editors[kind].image_count() for kind in self.shown()]
@@ -108,10 +120,11 @@ class ConditioningPanel(QTabWidget):
         }
 
     def restore(self, state: dict) -> None:
+        # cut at the prompt limit: a multi-megabyte line would freeze the text box for minutes
         if isinstance(state.get("prompt"), str):
-            self.text.prompt.setPlainText(state["prompt"])
+            self.text.prompt.setPlainText(state["prompt"][:MAX_PROMPT_CHARS])
         if isinstance(state.get("negative"), str):
-            self.text.negative.setText(state["negative"])
+            self.text.negative.setText(state["negative"][:MAX_PROMPT_CHARS])
         classes = state.get("classes")
         if isinstance(classes, list) and all(isinstance(c, int) for c in classes):
             self.classes.set_class_ids(classes)

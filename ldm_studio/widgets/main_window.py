@@ -10,7 +10,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QImageReader, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QToolBar,
     QVBoxLayout,
@@ -37,8 +36,9 @@ from ldm_studio.qt.controller import EngineController
 from ldm_studio.qt.images import grid_shape
 from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
-from ldm_studio.widgets.canvas import ImageCanvas
-from ldm_studio.widgets.conditioning_panel import ConditioningPanel
+from ldm_studio.widgets.canvas import DEMO_PROMPT_EXAMPLE, ImageCanvas
+from ldm_studio.widgets.conditioning_panel import ConditioningPanel, PromptTab
+from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
 from ldm_studio.widgets.image_input import PictureTab
@@ -50,6 +50,7 @@ from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
+from ldm_studio.widgets.timeline import install_timeline
 from ldm_studio.widgets.welcome import WelcomePanel
 
 MESSAGE_MS = 8000
@@ -88,9 +89,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
+        self.timeline = install_timeline(self)  # every step kept: scrub, play, export, branch
         self._restore_settings()
         if self.settings.problem:
-            self.statusBar().showMessage(self.settings.problem, 30_000)
+            self.show_message(self.settings.problem, 30_000)
         start = model or self.settings.get("model", None, str)
         demo = demo_model_path()
         if start is None and "model" not in self.settings.values and demo is not None:
@@ -145,16 +147,13 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(panel)
         column.addWidget(self.conditioning, 1)
         column.addWidget(sampler_box)
-        column.addWidget(self.error_label)
-        column.addWidget(self.generate_button)
-        column.addWidget(self.queue_label)
-        scroll = QScrollArea()
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(320)
+        # Generate, its error line and the queue stay in view below the scrolled inputs
+        scroll_column, self.controls_scroll = controls_column(
+            panel, [self.error_label, self.generate_button, self.queue_label]
+        )
         self.controls_dock = QDockWidget("Generate")
         self.controls_dock.setObjectName("controls_dock")
-        self.controls_dock.setWidget(scroll)
+        self.controls_dock.setWidget(scroll_column)
         self.controls_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
 
@@ -166,7 +165,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
 
         self.progress = ProgressPanel()
+        self.status_text = ElidedLabel()  # long messages end in "…", the whole text in its tooltip
+        self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.progress)
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(lambda: self.status_text.set_full_text(""))
 
     def _build_actions(self) -> None:
         def action(text: str, slot, *keys: QKeySequence | str) -> QAction:
@@ -261,6 +265,7 @@ class MainWindow(QMainWindow):
             request.check_for(info)
         except RequestError as exc:
             self.show_error(str(exc))
+            self.conditioning.show_problem(exc)
             return None
         self.clear_error()
         self.sampler.remember_seed(settings.seed)
@@ -277,13 +282,14 @@ class MainWindow(QMainWindow):
     def show_file(self, path: str) -> None:
         """Show a history image on the canvas, with its recipe in the status bar."""
         reader = QImageReader(path)
+        recipe = reader.text(RECIPE_KEY)  # before read(): libpng cannot go back for the text chunks after it
         image = reader.read()
         if image.isNull():
             self.show_error(f"{path}: cannot be read ({reader.errorString()})")
             return
         self.canvas.show_image(image)
         self.result_files = [path]
-        self.show_message(describe_recipe(reader.text(RECIPE_KEY)) or Path(path).name)
+        self.show_message(f"{Path(path).name}: {describe_recipe(recipe)}" if recipe else Path(path).name)
 
     def save_as(self) -> None:
         if not self.result_files:
@@ -317,14 +323,19 @@ class MainWindow(QMainWindow):
         self.show_message(f"Saved {', '.join(Path(w).name for w in written)}")
         return written
 
-    def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, MESSAGE_MS)
+    def show_message(self, text: str, timeout_ms: int = MESSAGE_MS) -> None:
+        self.status_text.set_full_text(text)
+        self._status_timer.start(timeout_ms)
+
+    def status_message(self) -> str:
+        """The status line's whole text (it may show elided)."""
+        return self.status_text.full_text
 
     def show_error(self, text: str) -> None:
         self.last_error = text
         self.error_label.setText(text)
         self.error_label.show()
-        self.statusBar().showMessage(text, MESSAGE_MS * 2)
+        self.show_message(text, MESSAGE_MS * 2)
 
     def clear_error(self) -> None:
         self.error_label.hide()
@@ -348,7 +359,9 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int, int, float)
     def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        self.progress.set_progress(done, total, self.controller.steps_per_second, eta)
+        request = self.requests.get(job)
+        requested = request.settings.steps if request is not None else None
+        self.progress.set_progress(done, total, self.controller.steps_per_second, eta, requested)
 
     @Slot(int, QImage)
     def _on_preview(self, job: int, image: QImage) -> None:
@@ -393,6 +406,12 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.welcome.hide()
         self.conditioning.set_family(info.family, info)
+        self.canvas.set_placeholder(f"Generate (Ctrl+Enter) makes an image with {info.name}")
+        # a model of the demo trainer knows only its caption words: the example uses them
+        is_demo = (info.provenance or {}).get("trained_by") == "ldm-studio train-demo"
+        self.conditioning.text.prompt.setPlaceholderText(
+            f"e.g. {DEMO_PROMPT_EXAMPLE}" if is_demo else PromptTab.PLACEHOLDER
+        )
         self.sampler.apply_defaults(info)
         self.generate_button.setEnabled(True)
         self.setWindowTitle(f"LDM Studio — {info.name}")
@@ -479,7 +498,7 @@ class MainWindow(QMainWindow):
         self.clear_error()
         self.last_restore = result.message(Path(path).name)
         self.show_message(self.last_restore)
-        if result.not_restored or result.model_note:
+        if result.not_restored or result.cleared or result.model_note:
             self.error_label.setText(self.last_restore)
             self.error_label.show()
         return True
@@ -561,6 +580,7 @@ class MainWindow(QMainWindow):
     def show_batch(self) -> BatchDialog:
         if self.batch_dialog is None:
             self.batch_dialog = BatchDialog(self.controller, self)
+            self.batch_dialog.images_written.connect(self.gallery.add_files)  # batch results in History too
         show_dialog(self.batch_dialog)
         return self.batch_dialog
 

@@ -236,7 +236,8 @@ class ModelsDialog(QDialog):
         self.rows = rows
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
-            size = format_bytes(row.size_bytes) if row.size_bytes else "?"
+            published = row.entry.size_label if row.entry is not None else None
+            size = format_bytes(row.size_bytes) if row.size_bytes else (published or "unknown")
             values = (row.title or row.name, row.state, row.family or "?", size, row.source or "", row.license or "")
             for j, value in enumerate(values):
                 item = QTableWidgetItem(value)

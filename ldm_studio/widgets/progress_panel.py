@@ -39,6 +39,7 @@ class ProgressPanel(QWidget):
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.label.setText("Idle")
+        self.label.setToolTip("")
         self.cancel.setEnabled(False)
 
     def set_busy(self, text: str) -> None:
@@ -47,10 +48,23 @@ class ProgressPanel(QWidget):
         self.label.setText(text)
         self.cancel.setEnabled(True)
 
-    def set_progress(self, done: int, total: int, steps_per_second: float, eta: float) -> None:
+    def set_progress(
+        self, done: int, total: int, steps_per_second: float, eta: float, requested: int | None = None
+    ) -> None:
+        """`requested`: the steps asked for; a sampler may run a different count, and the label says why."""
         self.bar.setRange(0, total)
         self.bar.setValue(done)
-        parts = [f"Step {done}/{total}"]
+        step = f"Step {done}/{total}"
+        if requested is not None and requested != total:
+            step += f" ({requested} asked)"
+            self.label.setToolTip(
+                f"{requested} steps asked, {total} run: the sampler's schedule decides the count. The original "
+                f"DDIM code takes one of every {max(1000 // requested, 1)} of the 1000 training steps, which gives "
+                f"{total} here; images match that code."
+            )
+        else:
+            self.label.setToolTip("")
+        parts = [step]
         if steps_per_second:
             parts.append(f"{steps_per_second:.1f} it/s")
         parts.append(f"ETA {format_eta(eta)}")

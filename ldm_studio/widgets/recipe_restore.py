@@ -25,11 +25,14 @@ class RestoreResult:
 
     restored: list[str] = field(default_factory=list)
     not_restored: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)  # inputs the recipe leaves unset that were set
     model_note: str = ""
 
     def message(self, name: str) -> str:
         source = f"{name}: restored {', '.join(self.restored) or 'nothing'}"
         parts = [source]
+        if self.cleared:
+            parts.append(f"cleared {', '.join(self.cleared)} (not in the recipe)")
         if self.not_restored:
             parts.append(f"not restored: {'; '.join(self.not_restored)}")
         if self.model_note:
@@ -68,8 +71,10 @@ def _apply_condition(condition: Condition, panel: ConditioningPanel, result: Res
         elif editor.restored_name:
             result.restored.append(editor.restored_name)
     for kind, editor in panel.editors.items():
-        if kind not in used:
+        # a stale input from before would steer the remake away from the image (the map: one Undo away)
+        if kind not in used and kind in panel.shown() and editor.condition(required=False) is not None:
             editor.reset()
+            result.cleared.append(editor.restored_name)
     spec = panel.spec
     if spec is not None and not any(spec.accepts(part) for part in parts) and not spec.accepts(condition):
         kinds = "/".join(sorted(part.kind for part in parts))

@@ -17,11 +17,21 @@ def describe_recipe(text: str) -> str:
         return ""
     cond = recipe.get("condition") or {}
     settings = recipe.get("settings") or {}
+    if cond.get("kind") == "combined":  # a multi-input model's: one description of all its parts
+        merged: dict = {}
+        for part in cond.get("parts") or []:
+            if isinstance(part, dict):
+                merged.update({k: v for k, v in part.items() if k != "kind"}, **{f"has_{part.get('kind')}": True})
+        cond = merged
     parts = []
     if cond.get("prompt"):
         parts.append(repr(cond["prompt"]))
+    if cond.get("class_names"):
+        parts.append(f"class {', '.join(map(str, cond['class_names']))}")
     elif cond.get("class_ids"):
         parts.append(f"class {cond['class_ids']}")
+    if cond.get("has_semantic"):
+        parts.append("a map")
     sampler = SAMPLERS.get(settings.get("sampler", ""))
     if sampler:
         parts.append(f"{sampler.label} {settings.get('steps')} steps")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QS
 from superqt import QLabeledDoubleSlider, QLabeledSlider, QLargeIntSpinBox
 
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import MAX_SEED, SamplerSettings
+from ldm_studio.core.requests import MAX_GUIDANCE, MAX_SEED, SamplerSettings
 from ldm_studio.core.samplers import SAMPLERS
 
 
@@ -28,7 +28,7 @@ class SamplerPanel(QWidget):
         self.steps.setRange(1, 500)
         self.steps.setValue(50)
         self.guidance = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        self.guidance.setRange(1.0, 20.0)
+        self.guidance.setRange(1.0, MAX_GUIDANCE)
         self.guidance.setDecimals(1)
         self.guidance.setSingleStep(0.5)
         self.guidance.setValue(5.0)
@@ -123,8 +123,8 @@ class SamplerPanel(QWidget):
             self.random_seed.setChecked(state["random_seed"])
         if isinstance(state.get("seed"), int):
             self.seed.setValue(min(max(state["seed"], 0), MAX_SEED))
-        if isinstance(state.get("batch"), int):
-            self.batch.setValue(state["batch"])
+        if isinstance(state.get("batch"), int):  # a hand-edited file may hold any integer
+            self.batch.setValue(min(max(state["batch"], self.batch.minimum()), self.batch.maximum()))
 
     def _sync_seed_enabled(self) -> None:
         self.seed.setEnabled(not self.random_seed.isChecked())

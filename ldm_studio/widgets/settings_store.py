@@ -16,9 +16,12 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray
 
+from ldm_studio.core.errors import FileFormatError
 from ldm_studio.core.store import user_config_dir
+from ldm_studio.core.untrusted import MIB, read_json_bounded
 
 SETTINGS_FILE = "settings.json"
+MAX_SETTINGS_BYTES = 2 * MIB  # window geometry, a few prompts and paths: kilobytes
 
 
 def settings_path() -> Path:
@@ -35,20 +38,21 @@ class SettingsStore:
 
     def load(self) -> dict[str, Any]:
         self.values, self.problem = {}, None
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return self.values
-        except OSError as exc:
-            self.problem = f"Settings file {self.path} cannot be read ({exc.strerror or exc}); using defaults."
+        if not self.path.exists():
             return self.values
         try:
-            data = json.loads(text)
+            # bounded, and every way the bytes can be wrong is one FileFormatError (not UTF-8, too deep, ...)
+            data = read_json_bounded(self.path, MAX_SETTINGS_BYTES, "settings file")
             if not isinstance(data, dict):
-                raise ValueError("it does not hold a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
+                raise FileFormatError(self.path, "does not hold a JSON object")
+        except FileFormatError as exc:
+            if isinstance(exc.problem, str) and exc.problem.startswith("cannot be read"):
+                self.problem = f"Settings file {exc}; using defaults."
+                return self.values
             kept = self._set_aside()
-            self.problem = f"Settings file {self.path} is damaged ({exc}); using defaults. The old file is {kept}."
+            self.problem = (
+                f"Settings file {self.path} is damaged ({exc.problem}); using defaults. The old file is {kept}."
+            )
             return self.values
         self.values = data
         return self.values

@@ -249,10 +249,10 @@ def test_weights_choice_overrides_the_config(tmp_path, originals):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda p: p["unet_config"]["params"].update(resblock_updown=True), "resblock_updown"),
+        (lambda p: p["unet_config"]["params"].update(conv_resample=False), "conv_resample"),
         (lambda p: p.update(parameterization="x0"), "parameterization"),
-        (lambda p: p["first_stage_config"]["params"]["ddconfig"].update(attn_resolutions=[16]), "attn_resolutions"),
-        (lambda p: p.update(cond_stage_config="__is_first_stage__"), "__is_first_stage__"),
+        (lambda p: p["first_stage_config"]["params"]["ddconfig"].update(attn_type="linear"), "attn_type"),
+        (lambda p: p.update(cond_stage_config="__is_first_stage__"), "masked-image latent"),
         (lambda p: p["unet_config"]["params"].update(mystery_option=3), "unet_config.params.mystery_option"),
         (lambda p: p.update(conditioning_key="hybrid"), "conditioning_key"),
     ],

@@ -111,3 +111,23 @@ def test_missing_part_and_bad_values_are_one_error_line(tiny_text_model, tmp_pat
     assert done.returncode == 2 and "steps: must be between 1" in done.stderr
     done = run_cli("generate", "--model", str(tiny_text_model))
     assert done.returncode == 2 and "--prompt: a text model needs a prompt" in done.stderr
+
+
+def test_generate_trajectory_writes_one_frame_per_step(tiny_text_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ["generate", "--model", str(tiny_text_model), "--prompt", "a red cat", "--seed", "3", "--steps", "5"]
+    common += ["--width", "64", "--height", "64", "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main([*common, "--trajectory", str(tmp_path / "steps.webp")]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed[-1] == str(tmp_path / "steps.webp")
+    with Image.open(printed[-1]) as animation:
+        assert animation.is_animated and animation.n_frames == 5 and animation.size == (64, 64)
+        animation.seek(4)
+        last = np.asarray(animation.convert("RGB"))
+    with Image.open(printed[0]) as final:
+        assert np.array_equal(last, np.asarray(final.convert("RGB")))  # lossless: the last frame is the image
+    assert main([*common, "--trajectory", str(tmp_path / "steps.gif"), "--trajectory-frames", "preview"]) == 0
+    with Image.open(capsys.readouterr().out.split()[-1]) as animation:
+        assert animation.n_frames == 5
+    assert main([*common, "--trajectory", str(tmp_path / "steps.mp4")]) == 2
+    assert "--trajectory: steps.mp4" in capsys.readouterr().err

@@ -14,12 +14,11 @@ def untrained_multi_model(tmp_path_factory):
     from ldm_studio.core.model_folder import write_model_info
     from ldm_studio.demo import architecture as arch
     from ldm_studio.demo.export import demo_model_info, save_components
-    from ldm_studio.demo.train import Conditioner
 
     folder = tmp_path_factory.mktemp("models") / "untrained-multi"
     torch.manual_seed(0)
     tokenizer = arch.build_tokenizer(tmp_path_factory.mktemp("vocab"))
-    cond = Conditioner(len(tokenizer.vocab))
+    cond = arch.Conditioner(len(tokenizer.vocab))
     with torch.no_grad():  # a rescaler that is not all zeros, so map features are visible
         cond.rescaler.channel_mapper.weight.normal_()
     save_components(folder, arch.build_vae(), arch.build_unet(), cond, tokenizer, scale=1.0)

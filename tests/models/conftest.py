@@ -79,6 +79,7 @@ def server(hub_model_folder, original_zip, original_pair, online, monkeypatch, t
             {
                 "name": "tiny-plain",
                 "family": "class",
+                "defaults": {"steps": 7, "eta": 0.5},
                 "source": {
                     "type": "original",
                     "downloads": [{"url": ckpt_url, "save_as": "model.ckpt"}, {"url": config_url, "save_as": "c.yaml"}],

@@ -17,15 +17,47 @@ def test_builtin_catalogue_has_the_real_ldms():
     assert {n: e.family for n, e in cat.items()} == {
         "ldm-text2im-large-256": "text",
         "ldm-celebahq-256": "uncond",
+        "ldm-super-resolution-4x-openimages": "superres",
+        "txt2img-f8-large": "text",
         "cin256-v2": "class",
+        "cin256": "class",
+        "celeba256": "uncond",
+        "ffhq256": "uncond",
+        "lsun-churches256": "uncond",
+        "lsun-bedrooms256": "uncond",
+        "text2img256": "text",
         "semantic-synthesis-256": "semantic",
         "semantic-synthesis-512": "semantic",
+        "bsr-sr": "superres",
+        "inpainting-big": "inpaint",
     }
     assert cat["ldm-celebahq-256"].repo_id == "CompVis/ldm-celebahq-256"
+    assert cat["ldm-super-resolution-4x-openimages"].repo_id == "CompVis/ldm-super-resolution-4x-openimages"
     assert cat["cin256-v2"].downloads[0].url.endswith("/latent-diffusion/nitro/cin/model.ckpt")
     assert cat["semantic-synthesis-256"].downloads[0].unpack == "zip"
     for entry in cat.values():  # unknown facts are None, not guesses
         assert entry.license and (entry.size_bytes is None or entry.size_bytes > 0)
+        if entry.source_type == "original":  # configs pinned to the released HEAD, a506df5
+            config = next(d for d in entry.downloads if d.save_as == entry.config)
+            assert "a506df5" in config.url or "cin256-v2" in config.url
+            assert entry.defaults and {"steps", "eta", "guidance"} <= set(entry.defaults)
+    # the README's settings
+    assert cat["txt2img-f8-large"].defaults == {"sampler": "ddim", "steps": 50, "guidance": 5.0, "eta": 0.0}
+    assert cat["txt2img-f8-large"].tokenizer == "vocab.txt" and "5.7 GB" in cat["txt2img-f8-large"].size_note
+    assert (cat["ffhq256"].defaults["steps"], cat["ffhq256"].defaults["eta"]) == (200, 1.0)
+    assert (cat["lsun-churches256"].defaults["steps"], cat["lsun-churches256"].defaults["eta"]) == (400, 0.0)
+
+
+def test_catalogue_defaults_and_tokenizer_are_checked(tmp_path):
+    from ldm_studio.core.catalogue import parse_catalogue
+
+    source = {"type": "original", "downloads": [{"url": "https://x/m.ckpt"}], "checkpoint": "m.ckpt", "config": "c"}
+    bad = {"models": [{"name": "a", "family": "uncond", "defaults": {"steps": "many"}, "source": source}]}
+    with pytest.raises(FileFormatError, match=r"defaults\.steps"):
+        parse_catalogue(bad, "cat.json")
+    bad = {"models": [{"name": "a", "family": "uncond", "source": {**source, "tokenizer": "vocab.txt"}}]}
+    with pytest.raises(FileFormatError, match=r"source\.tokenizer"):
+        parse_catalogue(bad, "cat.json")
 
 
 def test_catalogue_is_extended_and_overridden_by_extra_files(tmp_path, monkeypatch):

@@ -38,6 +38,12 @@ def test_import_a_model_folder_then_verify_and_remove(capsys, text_folder):
 
     code, out, _ = run(capsys, "list")
     assert "my-text" in out and "installed" in out
+    # every released LDM is listed, with the size its source publishes (the README's 5.7 GB) or "size unknown"
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    for name in ("txt2img-f8-large", "cin256", "celeba256", "ffhq256", "lsun-churches256", "lsun-bedrooms256",
+                 "semantic-synthesis-256", "semantic-synthesis-512", "bsr-sr", "inpainting-big", "text2img256"):
+        assert name in lines
+    assert "~5.7 GB" in lines["txt2img-f8-large"] and "size unknown" in lines["ffhq256"]
 
     code, out, _ = run(capsys, "remove", "my-text")
     assert code == 0 and not installed.exists() and "my-text" not in read_index()

@@ -64,7 +64,7 @@ def test_cancel_mid_download_leaves_no_model(server, online, store_is_empty):
     with pytest.raises(DownloadCancelled):
         download("tiny-hub-text", progress=progress, cancel=cancel)
     assert store_is_empty()
-    assert {r.name: r.state for r in list_models()}["tiny-hub-text"] == "available"
+    assert {r.name: r.state for r in list_models()}["tiny-hub-text"] == "not installed"
 
 
 def test_offline_mode_gives_one_clear_message(server, monkeypatch):

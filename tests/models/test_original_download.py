@@ -83,5 +83,8 @@ def test_not_enough_disk_space_stops_before_writing(server, store_is_empty, monk
 
 def test_plain_checkpoint_and_config_files(server):
     model = download("tiny-plain")
-    assert read_model_info(model.folder).family == "class"
+    info = read_model_info(model.folder)
+    assert info.family == "class"
+    # the catalogue's sampler settings replace the family's; the rest (guidance) stays the converter's
+    assert (info.defaults.steps, info.defaults.eta, info.defaults.guidance) == (7, 0.5, 3.0)
     assert set(model.files) >= {"ldm_studio.json", "unet/config.json"}

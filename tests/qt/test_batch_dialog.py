@@ -86,7 +86,30 @@ def test_a_batch_without_a_model_or_folder_is_refused_with_a_reason(qtbot, tmp_p
 
     window = make_window(qtbot)
     dialog = window.show_batch()
+    dialog.out_edit.clear()  # it starts with a fresh folder under the history
     assert dialog.start() is None and "output folder" in dialog.status.text()
     dialog.out_edit.setText(str(tmp_path / "out"))
     assert dialog.start() is None and "model" in dialog.status.text()
     window.close()
+
+
+def test_the_dialog_runs_a_batch_on_two_worker_processes_with_the_same_images(qtbot, window, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    dialog = window.show_batch()
+    spec = write_spec(tmp_path / "spec.json", steps=2)
+    dialog.spec_edit.setText(str(spec))
+    dialog.out_edit.setText(str(tmp_path / "one"))
+    run_to_end(qtbot, dialog)
+    states = []
+    window.controller.batch_progress.connect(lambda job, p: states.append(p.workers))
+    dialog.out_edit.setText(str(tmp_path / "two"))
+    dialog.workers_box.setValue(2)
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=240_000):  # spawning 2 engines is slow here
+        assert dialog.start() is not None, dialog.status.text()
+    report = dialog.report
+    assert report.ok and len(report.written) == 3
+    assert states and all(len(workers) == 2 for workers in states)
+    for path in sorted((tmp_path / "one").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(tmp_path / "two" / path.name)))

@@ -157,14 +157,14 @@ def test_settings_and_layout_persist(qtbot, window, tiny_text_model):
     window.conditioning.text.prompt.setPlainText("a blue lake at night")
     window.sampler.random_seed.setChecked(False)
     window.sampler.seed.setValue(1234)
-    window.resize(760, 560)  # inside the offscreen screen (800x600): restoreGeometry clamps to it
+    window.resize(790, 560)  # inside the offscreen screen (800x600): restoreGeometry clamps to it
     window.close()
     assert json.loads(settings_path().read_text())["model"] == str(tiny_text_model)
 
     again = make_window(qtbot, tiny_text_model)  # the model comes back from the settings too
     assert again.conditioning.text.prompt.toPlainText() == "a blue lake at night"
     assert not again.sampler.random_seed.isChecked() and again.sampler.seed.value() == 1234
-    assert (again.width(), again.height()) == (760, 560)
+    assert (again.width(), again.height()) == (790, 560)
     again.close()
 
 
@@ -173,7 +173,7 @@ def test_corrupt_settings_fall_back_to_defaults_with_a_message(qtbot):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{ not json", encoding="utf-8")
     window = make_window(qtbot)
-    assert "damaged" in window.statusBar().currentMessage()
+    assert "damaged" in window.status_message()
     assert list(path.parent.glob("settings.json.damaged-*"))
     assert window.controller.model_info is None
     assert window.generate() is None and "Open a model" in window.last_error

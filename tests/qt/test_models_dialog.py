@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from qt_helpers import LOAD_TIMEOUT_MS, make_window
 
 from ldm_studio.core.manager import read_index
@@ -15,6 +16,7 @@ from ldm_studio.testing.tiny_models import write_text_model
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "models_dialog.png"
 HUB_REPO = "test-org/tiny-ldm-text"
 TIMEOUT_MS = 30_000
+UNBOUNDED_MS = 3_600_000  # waits on an event that always comes; pytest-timeout stops a hung test
 
 
 def listed(qtbot, dialog) -> list[str]:
@@ -32,7 +34,7 @@ def test_lists_the_catalogue_and_an_import_appears_in_the_picker(qtbot, tmp_path
     window = make_window(qtbot)
     dialog = window.show_models()
     assert {"ldm-text2im-large-256", "cin256-v2", "semantic-synthesis-256"} <= set(listed(qtbot, dialog))
-    assert all(row.state == "available" for row in dialog.rows)
+    assert all(row.state == "not installed" for row in dialog.rows if row.name != "demo")
 
     source = write_text_model(tmp_path / "my-tiny-model")
     with qtbot.waitSignal(dialog.model_installed, timeout=TIMEOUT_MS) as blocker:
@@ -105,11 +107,19 @@ def test_download_shows_progress_can_be_cancelled_and_then_completes(qtbot, fake
     assert "tiny-hub-text" not in read_index()
 
     fake_hub.delay = 0.0
+    # the events the retry needs, not fixed waits: the refresh after the cancel has ended (Download is
+    # enabled again), then the retry's download has ended one way or the other; the test's own timeout
+    # (pytest-timeout) is the only bound, so a loaded machine makes it slower, never failed
+    installed: list[str] = []
+    dialog.model_installed.connect(installed.append)
     assert dialog.select("tiny-hub-text")
-    # generous: a download thread of the cancelled run may still hold a file's lock until its next chunk
-    with qtbot.waitSignal(dialog.model_installed, timeout=3 * TIMEOUT_MS) as blocker:
-        dialog.download_button.click()
-    assert window.model_picker.combo.findData(blocker.args[0]) >= 0
+    qtbot.waitUntil(dialog.download_button.isEnabled, timeout=UNBOUNDED_MS)
+    qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+    assert dialog.busy
+    ended = ("Download failed", "Download cancelled")
+    qtbot.waitUntil(lambda: bool(installed) or dialog.progress_label.text() in ended, timeout=UNBOUNDED_MS)
+    assert installed, dialog.message.text()
+    assert window.model_picker.combo.findData(installed[0]) >= 0
     window.close()
 
 

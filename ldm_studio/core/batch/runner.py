@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,17 +27,20 @@ from typing import Any
 import numpy as np
 
 from ldm_studio.core.batch.contact_sheet import write_contact_sheet
-from ldm_studio.core.batch.spec import BadRow, BatchSpec, ImageJob, expand, job_file_name
+from ldm_studio.core.batch.spec import BadRow, BatchSpec, ImageJob, expand, plan_file_names
+from ldm_studio.core.batch.workers import Backend, Done, Failed, InProcessBackend, Lost
 from ldm_studio.core.engine import Engine
-from ldm_studio.core.errors import Cancelled, LdmStudioError
+from ldm_studio.core.errors import Cancelled, FileFormatError, LdmStudioError
 from ldm_studio.core.model_hash import model_hash
 from ldm_studio.core.outputs import remove_partial_files, write_png_atomic
 from ldm_studio.core.recipe import build_recipe, recipe_chunks
 from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.untrusted import read_bytes_bounded, short_text
 
 PLAN_FILE = "batch_plan.json"
 MANIFEST_FILE = "manifest.jsonl"
 SHEET_FILE = "contact_sheet.png"
+MAX_MANIFEST_BYTES = 1 << 30  # a line per image with its recipe: ~2 KB, or ~64 KB with a map
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class BatchProgress:
     total: int
     images_per_second: float
     eta_seconds: float | None
+    workers: tuple[str, ...] = ()  # one state per worker ("cpu #1: row 4", "cuda:0 #0: lost (...)")
 
 
 @dataclass
@@ -63,84 +68,117 @@ class BatchReport:
 
 
 class BatchRun:
-    """One batch into one folder on one engine; `run()` may be called again on the same folder."""
+    """One batch into one folder; `run()` may be called again on the same folder.
+
+    The images are made by `engine` in this process, or by `backend` (worker processes, Ray
+    actors) when one is given; this object alone writes the folder either way.
+    """
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         spec: BatchSpec,
         out_dir: Path,
         *,
         base_seed: int | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
         cancel: threading.Event | None = None,
+        backend: Backend | None = None,
     ) -> None:
-        if engine.model is None:
-            raise RuntimeError("the engine has no model loaded")
+        self.cancel = cancel or threading.Event()
+        if backend is None:
+            if engine is None:
+                raise RuntimeError("a batch needs an engine or a backend")
+            backend = InProcessBackend(engine, self.cancel)
+        self.backend = backend
         self.engine = engine
-        self.info = engine.model.info
+        self.info = backend.info
         self.spec = spec
         self.out = Path(out_dir)
         self.on_progress = on_progress
-        self.cancel = cancel or threading.Event()
-        self.base_seed = self._plan(base_seed)
+        self.base_seed, new_plan = self._plan(base_seed)
         self.jobs, self.bad_rows = expand(spec, self.info, self.base_seed)
+        # every name up front: a template that is unusable or gives two images one name is refused
+        # here, before the folder or its plan exist
+        self.names = plan_file_names(self.jobs, spec.template)
+        if new_plan is not None:
+            self._write_plan(new_plan)
 
     # --- plan and manifest ---------------------------------------------------------------------
 
-    def _plan(self, base_seed: int | None) -> int:
-        """The base seed for this folder: stored on the first run, reused on every later one."""
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LdmStudioError(f"{self.out}: cannot create the output folder ({exc.strerror or exc})") from None
+    def _plan(self, base_seed: int | None) -> tuple[int, dict[str, Any] | None]:
+        """The base seed for this folder: stored on the first run (the plan to write), reused on every later one."""
+        if self.out.exists() and not self.out.is_dir():
+            raise LdmStudioError(f"{self.out}: is a file, not an output folder")
         plan_path = self.out / PLAN_FILE
         spec_hash = hashlib.sha256(self.spec.source.read_bytes()).hexdigest()
         if plan_path.exists():
             try:
                 plan = json.loads(plan_path.read_text(encoding="utf-8"))
                 stored_hash, stored_seed = plan["spec_sha256"], int(plan["base_seed"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise LdmStudioError(f"{plan_path}: unreadable batch plan ({exc}); use a new output folder") from None
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                problem = short_text(str(exc), 120)
+                raise LdmStudioError(f"{plan_path}: unreadable batch plan ({problem}); use a new folder") from None
             if stored_hash != spec_hash:
                 raise LdmStudioError(
                     f"{self.out}: holds a batch of a different spec; use a new output folder to run this one"
                 )
             if base_seed is not None and base_seed != stored_seed:
                 raise LdmStudioError(f"{self.out}: was started with base seed {stored_seed}, not {base_seed}")
-            return stored_seed
+            return stored_seed, None
         from ldm_studio.core.requests import random_seed
 
         seed = random_seed() if base_seed is None else base_seed
-        plan = {"spec": str(self.spec.source), "spec_sha256": spec_hash, "base_seed": seed}
+        return seed, {"spec": str(self.spec.source), "spec_sha256": spec_hash, "base_seed": seed}
+
+    def _write_plan(self, plan: dict[str, Any]) -> None:
         try:
-            _write_text_atomic(plan_path, json.dumps(plan, indent=2) + "\n")
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LdmStudioError(f"{self.out}: cannot create the output folder ({exc.strerror or exc})") from None
+        try:
+            _write_text_atomic(self.out / PLAN_FILE, json.dumps(plan, indent=2) + "\n")
         except OSError as exc:
             raise LdmStudioError(f"{self.out}: cannot write the batch plan ({exc.strerror or exc})") from None
-        return seed
 
     def _load_manifest(self) -> dict[int, str]:
-        """index → file name of finished images. A torn last line (a kill mid-append) is dropped."""
+        """index → file name of finished images. A torn last line (a kill mid-append) is dropped.
+
+        Only a line naming the very file its job plans counts: a hand-edited or hostile line that
+        names `/etc/hostname` or another job's file is dropped like a torn one.
+        """
         path = self.out / MANIFEST_FILE
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return {}
+        if not path.is_file():
+            raise LdmStudioError(f"{path}: is not a file; move it away to run this batch")
+        try:
+            data = read_bytes_bounded(path, MAX_MANIFEST_BYTES, "batch manifest")
+        except FileFormatError as exc:
+            raise LdmStudioError(f"{exc}; move it away to start the batch over") from None
         done: dict[int, str] = {}
         kept: list[str] = []
         torn = False
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for raw in data.splitlines():
             try:
+                line = raw.decode("utf-8")
                 entry = json.loads(line)
                 index, name = int(entry["index"]), str(entry["file"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
                 torn = True
                 continue
-            if (self.out / name).is_file():
+            if 0 <= index < len(self.names) and name == self.names[index] and (self.out / name).is_file():
                 done[index] = name
                 kept.append(line)
             else:
-                torn = True  # listed but gone (deleted by hand): make it again
+                torn = True  # listed but gone (deleted by hand), or not this batch's file: make it again
         if torn:
-            _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+            try:
+                _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+            except OSError as exc:
+                raise LdmStudioError(
+                    f"{path}: cannot repair the manifest ({exc.strerror or exc}); free some space and run again"
+                ) from None
         return done
 
     # --- running -------------------------------------------------------------------------------
@@ -148,23 +186,23 @@ class BatchRun:
     def run(self) -> BatchReport:
         remove_partial_files(self.out)
         digest = model_hash(self.info.path)
-        device = self.engine.choice.label
         done = self._load_manifest()
         report = BatchReport(total=len(self.jobs), bad_rows=list(self.bad_rows))
         writer = _Writer(self.out / MANIFEST_FILE)
         pending: list[ImageJob] = []
         for job in self.jobs:
-            name = job_file_name(job, self.spec.template)
+            name = self.names[job.index]
             if job.index in done:
                 report.already_done += 1
             elif (self.out / name).is_file():  # renamed into place, killed before its manifest line
-                writer.append_entry(self._entry(job, name, digest, device))
+                writer.append_entry(self._entry(job, name, digest, self.backend.device_label))
                 report.already_done += 1
             else:
                 pending.append(job)
 
         start = time.perf_counter()
         finished_here = 0
+        states: dict[int, str] = {}
 
         def written(path: Path) -> None:
             nonlocal finished_here
@@ -175,29 +213,16 @@ class BatchRun:
                 rate = finished_here / elapsed if elapsed > 0 else 0.0
                 left = len(pending) - finished_here
                 eta = left / rate if rate > 0 else None
-                self.on_progress(BatchProgress(report.already_done + finished_here, len(self.jobs), rate, eta))
+                workers = tuple(states[w] for w in sorted(states))
+                self.on_progress(BatchProgress(report.already_done + finished_here, len(self.jobs), rate, eta, workers))
 
         writer.on_written = written
         writer.start()
         try:
-            for group in _groups(pending):
-                if self.cancel.is_set() or writer.error is not None:
-                    report.cancelled = self.cancel.is_set()
-                    break
-                request = _group_request(group)
-                try:
-                    result = self.engine.generate(request, cancel=self.cancel)
-                except Cancelled:
-                    report.cancelled = True
-                    break
-                except (LdmStudioError, RuntimeError, ValueError) as exc:
-                    rows = sorted({job.row for job in group})
-                    report.failed.append(f"row {', '.join(map(str, rows))}: {exc}")
-                    continue
-                for job, image in zip(group, result.images, strict=True):
-                    writer.put(image, self._entry(job, job_file_name(job, self.spec.template), digest, device))
+            if pending:
+                self._drive(_groups(pending), writer, digest, report, states)
         finally:
-            writer.finish()
+            writer.finish()  # also on Ctrl+C: the writer drains what it has, then the interrupt goes on
         if writer.error is not None:
             raise LdmStudioError(
                 f"{self.out}: cannot write ({writer.error}); the batch stopped after "
@@ -205,9 +230,97 @@ class BatchRun:
                 f"The manifest lists every finished image: run the same command again to resume."
             )
         if self.spec.is_sweep and report.already_done + len(report.written) == len(self.jobs) and self.jobs:
-            files = [self.out / job_file_name(job, self.spec.template) for job in self.jobs]
+            files = [self.out / name for name in self.names]
             report.contact_sheet = write_contact_sheet(self.out / SHEET_FILE, self.jobs, files, self.spec.sweep_axes)
         return report
+
+    def _drive(
+        self,
+        groups: list[list[ImageJob]],
+        writer: _Writer,
+        digest: str,
+        report: BatchReport,
+        states: dict[int, str],
+    ) -> None:
+        """The one driver loop of every backend: hand groups to workers, write what comes back.
+
+        A worker holds at most `backend.depth` groups; a group whose worker is lost goes back to
+        the front of the queue; a group that fails is retried on a worker that has not tried it
+        yet, and reported (by row) once every live worker has failed it. A result for a group that
+        is already written (a lost worker's late answer) is dropped, so no image is written twice.
+        """
+        backend = self.backend
+        backend.start()
+        todo: deque[int] = deque(range(len(groups)))
+        in_flight: dict[int, list[int]] = {w: [] for w in backend.live_workers()}
+        tried: dict[int, set[int]] = {}
+        messages: dict[int, str] = {}
+        finished: set[int] = set()
+        for w in in_flight:
+            states[w] = f"{backend.worker_label(w)}: idle"
+        try:
+            while todo or any(in_flight.values()):
+                if self.cancel.is_set() or writer.error is not None:
+                    report.cancelled = self.cancel.is_set()
+                    return
+                live = backend.live_workers()
+                if not live:
+                    raise LdmStudioError(
+                        f"{self.out}: every batch worker was lost; the manifest lists every finished image: "
+                        f"run the same command again to resume"
+                    )
+                for w in live:
+                    while len(in_flight[w]) < backend.depth:
+                        task = next((t for t in todo if w not in tried.get(t, ())), None)
+                        if task is None:
+                            break
+                        todo.remove(task)
+                        in_flight[w].append(task)
+                        backend.submit(w, task, _group_request(groups[task]))
+                    if in_flight[w]:
+                        states[w] = f"{backend.worker_label(w)}: row {groups[in_flight[w][0]][0].row}"
+                for task in [t for t in todo if all(w in tried.get(t, ()) for w in live)]:
+                    todo.remove(task)  # every worker still alive has failed it (the others died meanwhile)
+                    finished.add(task)
+                    report.failed.append(f"{_rows(groups[task])}: {messages[task]}")
+                try:
+                    event = backend.next_event(0.2)
+                except Cancelled:
+                    report.cancelled = True
+                    return
+                if event is None:
+                    continue
+                if event.worker in in_flight and not isinstance(event, Lost):
+                    _discard(in_flight[event.worker], event.task)
+                    if not in_flight[event.worker] and event.worker in backend.live_workers():
+                        states[event.worker] = f"{backend.worker_label(event.worker)}: idle"
+                if isinstance(event, Lost):
+                    back = in_flight.get(event.worker, [])
+                    todo.extendleft(reversed([t for t in back if t not in finished]))
+                    in_flight[event.worker] = []
+                    states[event.worker] = f"{backend.worker_label(event.worker)}: lost ({event.reason})"
+                elif isinstance(event, Done):
+                    if event.task in finished:
+                        continue
+                    finished.add(event.task)
+                    _discard_all(todo, in_flight, event.task)
+                    group = groups[event.task]
+                    for job, image in zip(group, event.images, strict=True):
+                        name = self.names[job.index]
+                        writer.put(image, self._entry(job, name, digest, event.device))
+                elif isinstance(event, Failed):
+                    if event.task in finished:
+                        continue
+                    tried.setdefault(event.task, set()).add(event.worker)
+                    messages[event.task] = event.message
+                    if all(w in tried[event.task] for w in backend.live_workers()):
+                        finished.add(event.task)
+                        _discard_all(todo, in_flight, event.task)
+                        report.failed.append(f"{_rows(groups[event.task])}: {event.message}")
+                    elif event.task not in todo and not any(event.task in t for t in in_flight.values()):
+                        todo.appendleft(event.task)
+        finally:
+            backend.close()
 
     def _entry(self, job: ImageJob, name: str, digest: str, device: str) -> dict[str, Any]:
         """The manifest line of a job (written once its PNG is in place)."""
@@ -242,6 +355,23 @@ def _groups(jobs: list[ImageJob]) -> list[list[ImageJob]]:
     return out
 
 
+def _rows(group: list[ImageJob]) -> str:
+    return f"row {', '.join(map(str, sorted({job.row for job in group})))}"
+
+
+def _discard(items: list[int], task: int) -> None:
+    if task in items:
+        items.remove(task)
+
+
+def _discard_all(todo: deque[int], in_flight: dict[int, list[int]], task: int) -> None:
+    """A finished group leaves the queue and every worker's list (another worker may still be on it)."""
+    if task in todo:
+        todo.remove(task)
+    for items in in_flight.values():
+        _discard(items, task)
+
+
 def _group_request(group: list[ImageJob]) -> GenerationRequest:
     return group[0].request if len(group) > 1 else group[0].single_request()
 
@@ -257,12 +387,29 @@ class _Writer(threading.Thread):
         self.on_written: Callable[[Path], None] | None = None
 
     def put(self, image: np.ndarray, entry: dict[str, Any]) -> None:
-        """Queue an image and its manifest entry (which names the file and holds the recipe)."""
-        if self.error is None:
-            self.items.put((image, entry))
+        """Queue an image and its manifest entry (which names the file and holds the recipe).
+
+        Waits in short slices, so a writer that died (its error set) never blocks the batch on a full
+        queue, and Ctrl+C reaches the main thread at once.
+        """
+        while self.error is None:
+            if not self.is_alive():
+                self.error = "the image writer stopped unexpectedly"
+                return
+            try:
+                self.items.put((image, entry), timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def finish(self) -> None:
-        self.items.put(None)
+        """Tell the writer to stop after what is queued, and wait for it (never for a dead one)."""
+        while self.is_alive():
+            try:
+                self.items.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                continue
         self.join()
 
     def append_entry(self, entry: dict[str, Any]) -> None:
@@ -281,14 +428,20 @@ class _Writer(threading.Thread):
             try:
                 write_png_atomic(target, image, recipe_chunks(entry["recipe"]))
                 self.append_entry(entry)
+                if self.on_written is not None:
+                    self.on_written(target)
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
-                continue
-            if self.on_written is not None:
-                self.on_written(target)
+            except BaseException as exc:  # anything else also stops the batch with a message, never a hang
+                self.error = f"{type(exc).__name__}: {short_text(str(exc), 160)}"
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` whole; on failure (a full disk) the old file stays and no temp file is left."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -16,6 +16,7 @@ import csv
 import itertools
 import json
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,19 @@ from ldm_studio.core.conditions import condition_from_values, init_from_values
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
 from ldm_studio.core.image_inputs import default_size
 from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, random_seed
+from ldm_studio.core.requests import GenerationRequest, SamplerSettings, check_guidance_cap, random_seed
+from ldm_studio.core.untrusted import parse_json, read_text_bounded, short_repr, short_text
 
 SETTING_FIELDS = ("seed", "steps", "sampler", "guidance", "eta", "batch", "width", "height")
 FIELDS = (*INPUTS, *SETTING_FIELDS)  # the condition types' named inputs, then the settings
 INT_FIELDS = {"seed", "steps", "batch", "width", "height"}
 FLOAT_FIELDS = {"guidance", "eta"}
 DEFAULT_TEMPLATE = "{index:05d}_{seed}_{prompt_slug}.png"
+MAX_SPEC_BYTES = 16 << 20
+MAX_NAME_BYTES = 200  # below every file system's 255, with room for the writer's temp prefix
+MAX_FIELD_WIDTH = 64  # `{index:>300000000}` would build a 300 MB name before any check
+TEMPLATE_FIELDS = ("index", "row", "seed", "prompt_slug", "steps", "sampler", "guidance")
+PROBLEM = "_problem"  # a row that could not be read: its problem, reported like any bad row
 
 
 @dataclass(frozen=True)
@@ -89,48 +96,40 @@ class BadRow:
 def read_spec(path: str | Path) -> BatchSpec:
     """Parse a spec file by its suffix (.json, .jsonl, .csv); FileFormatError naming the file."""
     file = Path(path).expanduser()
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FileFormatError(file, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileFormatError(file, f"cannot be read ({exc})") from None
     suffix = file.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".json"):
+        raise FileFormatError(file, "a batch spec must be .json, .jsonl or .csv")
+    text = read_text_bounded(file, MAX_SPEC_BYTES, "batch spec")
     if suffix == ".csv":
         return BatchSpec(file, _csv_rows(file, text))
     if suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                rows.append(Row(number, _json_object(file, line, f"line {number}")))
-        return BatchSpec(file, rows)
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(file, f"is not valid JSON ({exc})") from None
-        return _json_spec(file, data)
-    raise FileFormatError(file, "a batch spec must be .json, .jsonl or .csv")
+        # a bad line is a bad row, reported by number; the other lines still run
+        lines = enumerate(text.splitlines(), start=1)
+        return BatchSpec(file, [Row(number, _jsonl_row(line)) for number, line in lines if line.strip()])
+    return _json_spec(file, parse_json(file, text))
 
 
-def _json_object(file: Path, text: str, where: str) -> dict[str, Any]:
+def _jsonl_row(line: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise FileFormatError(file, f"{where} is not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise FileFormatError(file, f"{where} must be a JSON object")
-    return value
+        return {PROBLEM: f"is not valid JSON ({exc.msg} at column {exc.colno})"}
+    except RecursionError:
+        return {PROBLEM: "is nested too deeply"}
+    return value if isinstance(value, dict) else {PROBLEM: f"must be a JSON object, not {short_repr(value, 60)}"}
 
 
 def _csv_rows(file: Path, text: str) -> list[Row]:
     reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise FileFormatError(file, "has no header row")
     rows = []
-    for record in reader:
-        values = {k.strip(): v for k, v in record.items() if k is not None and v not in (None, "")}
-        rows.append(Row(reader.line_num, values))
+    try:
+        if not reader.fieldnames:
+            raise FileFormatError(file, "has no header row")
+        for record in reader:
+            values = {k.strip(): v for k, v in record.items() if isinstance(k, str) and v not in (None, "")}
+            rows.append(Row(reader.line_num, values))
+    except csv.Error as exc:  # a NUL byte, a cell over csv's field size limit
+        raise FileFormatError(file, f"line {reader.line_num}: {short_text(str(exc), 100)}") from None
     return rows
 
 
@@ -144,6 +143,9 @@ def _json_spec(file: Path, data: Any) -> BatchSpec:
     if not isinstance(defaults, dict):
         raise FileFormatError(file, "defaults must be an object")
     template = data.get("template", DEFAULT_TEMPLATE)
+    if not isinstance(template, str):
+        raise FileFormatError(file, f"template must be text, not {short_repr(template, 40)}")
+    check_template(file, template)
     if "sweep" in data:
         axes = data["sweep"]
         if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
@@ -187,8 +189,10 @@ def expand(spec: BatchSpec, info: ModelInfo, base_seed: int | None = None) -> tu
 
 
 def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> GenerationRequest:
+    if PROBLEM in row.values:
+        raise ValueError(row.values[PROBLEM])
     if "_invalid" in row.values:
-        raise ValueError(f"is not an object of fields: {row.values['_invalid']!r}")
+        raise ValueError(f"is not an object of fields: {short_repr(row.values['_invalid'], 60)}")
     values = {**spec.defaults, **row.values}
     unknown = set(values) - set(FIELDS)
     if unknown:
@@ -214,6 +218,7 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
         width=typed.get("width", width),
         height=typed.get("height", height),
     )
+    check_guidance_cap(settings.guidance)
     request = GenerationRequest(condition, settings, init)
     request.check_for(info)
     return request
@@ -225,12 +230,12 @@ def _typed(name: str, value: Any) -> Any:
         try:
             return int(value.strip())
         except ValueError:
-            raise ValueError(f"{name}: {value!r} is not an integer") from None
+            raise ValueError(f"{name}: {short_repr(value, 40)} is not an integer") from None
     if name in FLOAT_FIELDS and isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
-            raise ValueError(f"{name}: {value!r} is not a number") from None
+            raise ValueError(f"{name}: {short_repr(value, 40)} is not a number") from None
     return value
 
 
@@ -254,10 +259,57 @@ def job_file_name(job: ImageJob, template: str = DEFAULT_TEMPLATE) -> str:
         "sampler": s.sampler,
         "guidance": s.guidance,
     }
+    shown = short_repr(template, 60)
     try:
         name = template.format(**fields)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise LdmStudioError(f"file name template {template!r}: {exc!r}; fields: {', '.join(fields)}") from None
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise LdmStudioError(f"file name template {template!r} gives {name!r}, which is not a plain file name")
-    return name if name.lower().endswith(".png") else name + ".png"
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        problem = short_text(f"{type(exc).__name__}: {exc}", 100)
+        raise LdmStudioError(f"file name template {shown}: {problem}; fields: {', '.join(fields)}") from None
+    if "/" in name or "\\" in name or name.startswith(".") or "\0" in name or not name.strip():
+        raise LdmStudioError(f"file name template {shown} gives {short_repr(name, 60)}, which is not a plain file name")
+    name = name if name.lower().endswith(".png") else name + ".png"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise LdmStudioError(f"file name template {shown} gives a name longer than {MAX_NAME_BYTES} bytes")
+    return name
+
+
+def check_template(file: object, template: str) -> None:
+    """Refuse a template whose fields are unknown or padded absurdly wide, before formatting anything."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise FileFormatError(file, f"template {short_repr(template, 60)}: {exc}") from None
+    for _text, field_name, spec, _conversion in parts:
+        if field_name is None:
+            continue
+        if field_name not in TEMPLATE_FIELDS:
+            raise FileFormatError(
+                file, f"template field {short_repr(field_name, 40)} is unknown; known: {', '.join(TEMPLATE_FIELDS)}"
+            )
+        if "{" in (spec or ""):
+            raise FileFormatError(file, f"template field {field_name}: nested fields are not supported")
+        widths = [int(w) for w in re.findall(r"\d+", spec or "")]
+        if any(w > MAX_FIELD_WIDTH for w in widths):
+            raise FileFormatError(file, f"template field {field_name}: width over {MAX_FIELD_WIDTH} in {spec!r}")
+
+
+def plan_file_names(jobs: list[ImageJob], template: str) -> list[str]:
+    """Every job's file name, refusing a template that gives two images the same name.
+
+    Checked once at plan time: a batch must never write one image over another (`{prompt_slug}.png`
+    for three rows, or `{seed}.png` for rows whose seeds overlap).
+    """
+    names: list[str] = []
+    first: dict[str, ImageJob] = {}
+    for job in jobs:
+        name = job_file_name(job, template)
+        key = name.casefold()  # the same file on case-insensitive file systems
+        if key in first:
+            other = first[key]
+            raise LdmStudioError(
+                f"file name template {short_repr(template, 60)} gives images {other.index + 1} (row {other.row}) and "
+                f"{job.index + 1} (row {job.row}) the same name {short_repr(name, 60)}: add {{index}} to it"
+            )
+        first[key] = job
+        names.append(name)
+    return names

@@ -5,7 +5,11 @@ encoder has `down.{i}.block.{j}` ResnetBlocks (norm1, conv1, norm2, conv2, nin_s
 `down.{i}.downsample.conv`; `mid.block_1`, `mid.attn_1` (1×1 conv q/k/v/proj_out),
 `mid.block_2`; `norm_out`, `conv_out`. The decoder's `up.{i}` is indexed by resolution level
 (`up.0` is applied last), the reverse of diffusers' `up_blocks`. `quantize.embedding` is the
-codebook; `quant_conv`/`post_quant_conv` are 1×1 convs.
+codebook; `quant_conv`/`post_quant_conv` are 1×1 convs. At a506df5 (`model.py`) a level whose
+resolution (`resolution // 2**level`, the same in the encoder and decoder) is in `attn_resolutions`
+gets an `attn.{j}` AttnBlock after each ResnetBlock (diffusers' Attn*EncoderBlock2D /
+Attn*DecoderBlock2D, one head of all channels), and `attn_type: none` makes every AttnBlock an
+`nn.Identity` (no middle attention: `mid_block_add_attention=False`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class AutoencoderLayout:
     embed_dim: int
     n_embed: int | None
     resolution: int
+    attention_levels: tuple[bool, ...] = ()  # per level (encoder order): AttnBlocks after the ResnetBlocks
+    mid_attention: bool = True  # False with attn_type "none"
 
     @property
     def folder(self) -> str:
@@ -96,10 +102,13 @@ def read_layout(target: Target, file: Path) -> AutoencoderLayout:
     def refuse(key: str, why: str) -> ConversionError:
         return ConversionError(file, f"unsupported setting {where}.ddconfig.{key} = {dd.get(key)!r} ({why})")
 
-    if dd.get("attn_resolutions"):
-        raise refuse("attn_resolutions", "attention outside the middle block is not converted yet")
-    if dd.get("attn_type", "vanilla") != "vanilla":
-        raise refuse("attn_type", "only vanilla attention")
+    attn_type = dd.get("attn_type", "vanilla")
+    if attn_type not in ("vanilla", "none"):
+        raise refuse("attn_type", "only vanilla attention or none")
+    resolution = int(dd.get("resolution", 256))
+    attn_res = {int(r) for r in dd.get("attn_resolutions") or ()}
+    levels = len(dd["ch_mult"])
+    attention_levels = tuple(attn_type == "vanilla" and resolution // 2**i in attn_res for i in range(levels))
     if (
         not dd.get("resamp_with_conv", True)
         or dd.get("give_pre_end")
@@ -125,17 +134,19 @@ def read_layout(target: Target, file: Path) -> AutoencoderLayout:
         z_channels=z_channels,
         embed_dim=embed_dim,
         n_embed=int(p["n_embed"]) if kind == "vq" else None,
-        resolution=int(dd.get("resolution", 256)),
+        resolution=resolution,
+        attention_levels=attention_levels,
+        mid_attention=attn_type == "vanilla",
     )
 
 
 def diffusers_config(layout: AutoencoderLayout, scale_factor: float) -> dict[str, Any]:
-    levels = len(layout.channels)
+    attn = layout.attention_levels or (False,) * len(layout.channels)
     config: dict[str, Any] = {
         "in_channels": layout.in_channels,
         "out_channels": layout.out_channels,
-        "down_block_types": ("DownEncoderBlock2D",) * levels,
-        "up_block_types": ("UpDecoderBlock2D",) * levels,
+        "down_block_types": tuple("AttnDownEncoderBlock2D" if a else "DownEncoderBlock2D" for a in attn),
+        "up_block_types": tuple("AttnUpDecoderBlock2D" if a else "UpDecoderBlock2D" for a in reversed(attn)),
         "block_out_channels": layout.channels,
         "layers_per_block": layout.num_res_blocks,
         "act_fn": "silu",
@@ -144,6 +155,8 @@ def diffusers_config(layout: AutoencoderLayout, scale_factor: float) -> dict[str
         "sample_size": layout.resolution,
         "scaling_factor": scale_factor,
     }
+    if not layout.mid_attention:
+        config["mid_block_add_attention"] = False
     if layout.kind == "vq":
         config.update(num_vq_embeddings=layout.n_embed, vq_embed_dim=layout.embed_dim)
     return config
@@ -162,18 +175,22 @@ def map_keys(keys: KeyMap, layout: AutoencoderLayout) -> None:
     for i in range(levels):
         for j in range(nrb):
             _resnet(keys, f"encoder.down.{i}.block.{j}", f"encoder.down_blocks.{i}.resnets.{j}")
+            if layout.attention_levels and layout.attention_levels[i]:
+                _attn(keys, f"encoder.down.{i}.attn.{j}", f"encoder.down_blocks.{i}.attentions.{j}")
         if i < levels - 1:
             keys.move_prefix(f"encoder.down.{i}.downsample.conv", f"encoder.down_blocks.{i}.downsamplers.0.conv")
-    _mid(keys, "encoder")
+    _mid(keys, "encoder", layout.mid_attention)
     keys.move_prefix("encoder.norm_out", "encoder.conv_norm_out")
     keys.move_prefix("encoder.conv_out", "encoder.conv_out")
 
     keys.move_prefix("decoder.conv_in", "decoder.conv_in")
-    _mid(keys, "decoder")
+    _mid(keys, "decoder", layout.mid_attention)
     for i in range(levels):
         k = levels - 1 - i
         for j in range(nrb + 1):
             _resnet(keys, f"decoder.up.{i}.block.{j}", f"decoder.up_blocks.{k}.resnets.{j}")
+            if layout.attention_levels and layout.attention_levels[i]:
+                _attn(keys, f"decoder.up.{i}.attn.{j}", f"decoder.up_blocks.{k}.attentions.{j}")
         if i > 0:
             keys.move_prefix(f"decoder.up.{i}.upsample.conv", f"decoder.up_blocks.{k}.upsamplers.0.conv")
     keys.move_prefix("decoder.norm_out", "decoder.conv_norm_out")
@@ -192,10 +209,14 @@ def _resnet(keys: KeyMap, src: str, dst: str) -> None:
         keys.move_prefix(f"{src}.nin_shortcut", f"{dst}.conv_shortcut")
 
 
-def _mid(keys: KeyMap, part: str) -> None:
+def _mid(keys: KeyMap, part: str, attention: bool) -> None:
     _resnet(keys, f"{part}.mid.block_1", f"{part}.mid_block.resnets.0")
     _resnet(keys, f"{part}.mid.block_2", f"{part}.mid_block.resnets.1")
-    src, dst = f"{part}.mid.attn_1", f"{part}.mid_block.attentions.0"
+    if attention:
+        _attn(keys, f"{part}.mid.attn_1", f"{part}.mid_block.attentions.0")
+
+
+def _attn(keys: KeyMap, src: str, dst: str) -> None:
     keys.move_prefix(f"{src}.norm", f"{dst}.group_norm")
     for a, b in (("q", "to_q"), ("k", "to_k"), ("v", "to_v"), ("proj_out", "to_out.0")):
         keys.move(f"{src}.{a}.weight", f"{dst}.{b}.weight", squeeze_conv=True)

@@ -13,9 +13,12 @@ from typing import Any
 
 import yaml
 
-from ldm_studio.core.errors import ConversionError
+from ldm_studio.core.errors import ConversionError, FileFormatError
+from ldm_studio.core.untrusted import MAX_YAML_BYTES, read_text_bounded, short_repr, short_text
 
 LATENT_DIFFUSION = "ldm.models.diffusion.ddpm.LatentDiffusion"
+# cond_stage_config: __is_first_stage__ — the first stage encodes the conditioning image (inpainting_big).
+FIRST_STAGE_COND = "__is_first_stage__"
 
 # model.params keys that only matter for training or logging.
 TRAINING_ONLY = {
@@ -87,7 +90,7 @@ class OriginalConfig:
     cond_stage_key: str | None
     unet: Target
     first_stage: Target
-    cond_stage: Target | None  # None: unconditional
+    cond_stage: Target | None  # None: unconditional; Target(FIRST_STAGE_COND, {}): the first stage encodes it
     image_size: int | None  # latent size
     # DDPM's default. With use_ema: False the original builds no EMA model, ignores model_ema.*
     # when loading, and samples with the raw weights (cin256-v2 and the text model say so).
@@ -98,25 +101,28 @@ def read_config(path: str | Path) -> OriginalConfig:
     """Parse and check an original config; ConversionError naming the file and setting."""
     file = Path(path).expanduser()
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConversionError(file, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConversionError(file, f"cannot be read ({exc})") from None
+        text = read_text_bounded(file, MAX_YAML_BYTES, "config")
+    except FileFormatError as exc:
+        raise ConversionError(file, exc.problem) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConversionError(file, f"is not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConversionError(file, f"is not valid YAML ({short_text(str(exc), 160)})") from None
+    except RecursionError:
+        raise ConversionError(file, "is nested too deeply to be an original config") from None
+    from ldm_studio.core.convert.sanity import check_config_size
+
+    check_config_size(file, data)  # before any value of it is shown or copied
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ConversionError(file, "has no 'model' section: is this an original latent-diffusion config?")
     model = data["model"]
     target = model.get("target")
     if target != LATENT_DIFFUSION:
-        raise ConversionError(file, f"model.target {target!r} is not supported (only {LATENT_DIFFUSION})")
+        raise ConversionError(file, f"model.target {short_repr(target)} is not supported (only {LATENT_DIFFUSION})")
     params = model.get("params") or {}
     if not isinstance(params, dict):
         raise ConversionError(file, "model.params must be a mapping")
-    unknown = sorted(set(params) - TRAINING_ONLY - HANDLED)
+    unknown = sorted(set(params) - TRAINING_ONLY - HANDLED, key=str)
     if unknown:
         raise ConversionError(file, f"unsupported setting model.params.{unknown[0]}")
     _require(file, params, "beta_schedule", "linear")
@@ -132,12 +138,13 @@ def read_config(path: str | Path) -> OriginalConfig:
         conditioning_key = "concat" if params.get("concat_mode", True) else "crossattn"
     if cond_raw == "__is_unconditional__":
         cond_stage, conditioning_key = None, None
-    elif cond_raw == "__is_first_stage__":
-        raise ConversionError(file, "unsupported setting cond_stage_config: __is_first_stage__ (image-to-image models)")
+    elif cond_raw == FIRST_STAGE_COND:
+        cond_stage = Target(FIRST_STAGE_COND, {})
     else:
         cond_stage = _target(file, params, "cond_stage_config")
     if conditioning_key not in (None, "crossattn", "concat"):
-        raise ConversionError(file, f"unsupported setting model.params.conditioning_key: {conditioning_key!r}")
+        shown = short_repr(conditioning_key)
+        raise ConversionError(file, f"unsupported setting model.params.conditioning_key: {shown}")
     return OriginalConfig(
         path=file,
         linear_start=_number(file, params, "linear_start", 1e-4),
@@ -167,18 +174,20 @@ def _target(file: Path, params: dict, key: str) -> Target:
 
 def _require(file: Path, params: dict, key: str, value: Any) -> None:
     if key in params and params[key] != value:
-        raise ConversionError(file, f"unsupported setting model.params.{key}: {params[key]!r} (only {value!r})")
+        shown = short_repr(params[key])
+        raise ConversionError(file, f"unsupported setting model.params.{key}: {shown} (only {value!r})")
 
 
 def _number(file: Path, params: dict, key: str, default: float) -> float:
     value = params.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConversionError(file, f"model.params.{key} must be a number, got {value!r}")
+        raise ConversionError(file, f"model.params.{key} must be a number, got {short_repr(value)}")
     return float(value)
 
 
 def check_params(file: Path, where: str, params: dict[str, Any], known: set[str], ignored: set[str]) -> None:
     """Refuse any setting under `where` that is neither handled (`known`) nor training-only."""
-    unknown = sorted(set(params) - known - ignored)
+    unknown = sorted(set(params) - known - ignored, key=str)
     if unknown:
-        raise ConversionError(file, f"unsupported setting {where}.{unknown[0]} = {params[unknown[0]]!r}")
+        key = unknown[0]
+        raise ConversionError(file, f"unsupported setting {where}.{key} = {short_repr(params[key])}")

@@ -21,12 +21,18 @@ import torch
 from diffusers import DDIMScheduler
 
 from ldm_studio import __version__
-from ldm_studio.core.cond_stages import save_cond_stage
-from ldm_studio.core.convert import autoencoder, cond_stage, unet
-from ldm_studio.core.convert.config import OriginalConfig, read_config
+from ldm_studio.core.convert import autoencoder, sanity, unet
+from ldm_studio.core.convert.config import FIRST_STAGE_COND, OriginalConfig, read_config
 from ldm_studio.core.convert.keys import KeyMap
 from ldm_studio.core.errors import ConversionError
-from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
+from ldm_studio.core.families.registry import (
+    CondStageResult,
+    ConverterHook,
+    FamilySpec,
+    family_for_original,
+    get_family,
+)
+from ldm_studio.core.model_folder import ModelInfo, write_model_info
 from ldm_studio.core.safe_load import read_checkpoint
 from ldm_studio.core.samplers import compvis_ddim
 
@@ -53,14 +59,8 @@ SCHEDULE_BUFFERS = {
 }
 OTHER_BUFFERS = {"logvar", "cond_ids", "model_ema.decay", "model_ema.num_updates"}
 
-# The sampler settings of the original scripts and the paper, per family.
-FAMILY_DEFAULTS = {
-    "class": Defaults(sampler="ddim", steps=20, guidance=3.0, eta=0.0),
-    "semantic": Defaults(sampler="ddim", steps=200, guidance=1.0, eta=1.0),
-    "text": Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
-    "uncond": Defaults(sampler="ddim", steps=200, guidance=1.0, eta=0.0),
-}
-SEMANTIC_LABEL_SETS = {182: "coco-stuff-182", 150: "ade20k-150"}
+IDENTITY = "torch.nn.Identity"
+LAYOUT_KEYS = {"coordinates_bbox", "objects_bbox"}
 
 
 @dataclass
@@ -76,20 +76,32 @@ def family_of(config: OriginalConfig) -> str:
     """Which LDM Studio family an original config is; ConversionError for other conditioning."""
     cond = config.cond_stage
     if cond is None:
-        return "uncond"
-    pairs = {
-        (cond_stage.CLASS_EMBEDDER, "crossattn"): "class",
-        (cond_stage.SPATIAL_RESCALER, "concat"): "semantic",
-        (cond_stage.BERT_EMBEDDER, "crossattn"): "text",
-    }
-    family = pairs.get((cond.target, config.conditioning_key))
-    if family is None:
+        spec = family_for_original(None, None)
+        if spec is None:
+            raise ConversionError(config.path, "unsupported: no family converts unconditional models")
+        return spec.name
+    if config.cond_stage_key in LAYOUT_KEYS:
+        raise ConversionError(
+            config.path,
+            f"unsupported: a layout-to-image model (cond_stage_key {config.cond_stage_key}); it needs the "
+            "bounding-box tokenizer of its OpenImages data pipeline (object classes and box coordinates as tokens), "
+            "which LDM Studio does not have",
+        )
+    if cond.target == IDENTITY and config.conditioning_key == "crossattn":
+        raise ConversionError(
+            config.path,
+            "unsupported: a retrieval-augmented model (cond_stage_config torch.nn.Identity with crossattn); it needs "
+            "CLIP image embeddings of nearest neighbours from a retrieval database (and CLIP), which LDM Studio "
+            "does not have",
+        )
+    spec = family_for_original(cond.target, config.conditioning_key)
+    if spec is None:
         raise ConversionError(
             config.path,
             f"unsupported setting cond_stage_config.target {cond.target} with conditioning_key "
             f"{config.conditioning_key!r}",
         )
-    return family
+    return spec.name
 
 
 def convert_checkpoint(
@@ -117,17 +129,19 @@ def convert_checkpoint(
     report("reading config", 0.0)
     config = read_config(config_file)
     family = family_of(config)
+    hook = _hook(family)
     unet_layout = unet.read_layout(config.unet, config_file)
     ae_layout = autoencoder.read_layout(config.first_stage, config_file)
-    _check_architecture(config, family, unet_layout, ae_layout)
-    tokenizer_obj = _load_tokenizer(tokenizer, config_file) if family == "text" else None
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise ConversionError(target, "exists and is not empty (choose another --out)")
+    _check_architecture(config, family, hook, unet_layout, ae_layout)
+    sanity.check_unet_layout(config_file, unet_layout)
+    tokenizer_obj = (tokenizer, _load_tokenizer(tokenizer, config_file)) if hook.needs_tokenizer else None
+    _check_out(target, overwrite)
 
     report("reading checkpoint", 0.05)
     ckpt = read_checkpoint(ckpt_file)
     groups, scale_factor, ema_used, dropped = _split(ckpt.state_dict, config, ckpt_file, weights)
     _check_schedule(ckpt.state_dict, config, ckpt_file)
+    sanity.check_unet_against_weights(ckpt_file, config_file, unet_layout, groups["unet"])
 
     report("converting U-Net", 0.3)
     unet_model = unet.build_unet(unet_layout)
@@ -143,26 +157,20 @@ def convert_checkpoint(
 
     report("converting conditioning", 0.7)
     parts: dict[str, Any] = {"unet": unet_model, ae_layout.folder: ae_model, "scheduler": make_scheduler(config)}
-    cond_module, extra = _convert_cond_stage(config, family, groups["cond_stage"], ckpt_file)
-    if family == "text":
-        parts["bert"] = cond_module
-        parts["tokenizer"] = tokenizer_obj
-        if tokenizer_obj is not None and len(tokenizer_obj) != cond_module.config.vocab_size:
-            raise ConversionError(
-                Path(str(tokenizer)),
-                f"has {len(tokenizer_obj)} tokens; the model's vocabulary has {cond_module.config.vocab_size}",
-            )
-    elif groups["cond_stage"] and cond_module is None:
+    writers = {folder: part.save_pretrained for folder, part in parts.items()}
+    if hook.convert_cond_stage is not None:
+        converted = hook.convert_cond_stage(config, groups["cond_stage"], ckpt_file, tokenizer_obj)
+    elif groups["cond_stage"]:
         raise ConversionError(ckpt_file, "holds conditioning weights, but the config has no conditioning stage")
+    else:
+        converted = CondStageResult()
+    writers.update(converted.writers)
 
     report("writing model folder", 0.8)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = _staging_folder(target)
     try:
-        for folder, part in parts.items():
-            part.save_pretrained(staging / folder)
-        if family in ("class", "semantic"):
-            save_cond_stage(cond_module, staging / "cond_stage")
+        for folder, write in writers.items():
+            write(staging / folder)
         info = ModelInfo(
             path=target,
             family=family,
@@ -173,7 +181,7 @@ def convert_checkpoint(
             scale_factor=scale_factor,
             autoencoder=ae_layout.folder,
             autoencoder_kind=ae_layout.kind,
-            defaults=_defaults(family, extra),
+            defaults=converted.defaults or get_spec(family).defaults,
             provenance={
                 "converted_by": f"ldm-studio {__version__}",
                 "checkpoint": ckpt_file.name,
@@ -187,12 +195,13 @@ def convert_checkpoint(
                 "dropped_keys": dropped,
                 "beta_schedule": {"linear_start": config.linear_start, "linear_end": config.linear_end},
             },
-            **extra,
+            **converted.info,
         )
         write_model_info(_at(info, staging))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        _replace_folder(staging, target)
+    except OSError as exc:  # a full disk, a folder gone read-only: one line, and nothing half-written left
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConversionError(target, f"cannot write the model folder ({exc.strerror or exc})") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -200,12 +209,46 @@ def convert_checkpoint(
     return ConversionReport(info, ema_used, dropped)
 
 
-def _defaults(family: str, extra: dict[str, Any]) -> Defaults:
-    """The family's original settings; a class model without a "no class" row cannot be guided."""
-    defaults = FAMILY_DEFAULTS[family]
-    if family == "class" and extra.get("null_class") is None:
-        return replace(defaults, guidance=1.0)
-    return defaults
+MODEL_FOLDER_MARKERS = ("ldm_studio.json", "model_index.json")
+
+
+def _check_out(target: Path, overwrite: bool) -> None:
+    """Refuse an `--out` that is a file, holds something other than a model, or cannot be written, before work."""
+    if target.exists() and not target.is_dir():
+        raise ConversionError(target, "is a file, not a folder (choose another --out)")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise ConversionError(target, "exists and is not empty (choose another --out)")
+        if not any((target / marker).is_file() for marker in MODEL_FOLDER_MARKERS):
+            # --overwrite replaces a model folder; a folder of other files (a thesis, notes) is never deleted
+            raise ConversionError(
+                target, "is not a model folder (no ldm_studio.json or model_index.json); --overwrite replaces only one"
+            )
+    shutil.rmtree(_staging_folder(target))  # proves the parent is writable before the slow work
+
+
+def _staging_folder(target: Path) -> Path:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    except OSError as exc:
+        raise ConversionError(target, f"cannot write the model folder there ({exc.strerror or exc})") from None
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Move the finished folder into place; an old model folder is renamed aside first and removed last."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-replaced-{staging.name[-8:]}")
+        target.rename(old)
+    try:
+        staging.rename(target)
+    except BaseException:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def make_scheduler(config: OriginalConfig) -> DDIMScheduler:
@@ -225,31 +268,35 @@ def _at(info: ModelInfo, folder: Path) -> ModelInfo:
     return replace(info, path=folder)
 
 
+def _hook(family: str) -> ConverterHook:
+    hook = get_spec(family).converter
+    assert hook is not None  # family_of only returns families with a converter
+    return hook
+
+
+def get_spec(family: str) -> FamilySpec:
+    spec = get_family(family)
+    assert spec is not None
+    return spec
+
+
 def _check_architecture(
-    config: OriginalConfig, family: str, u: unet.UNetLayout, a: autoencoder.AutoencoderLayout
+    config: OriginalConfig, family: str, hook: ConverterHook, u: unet.UNetLayout, a: autoencoder.AutoencoderLayout
 ) -> None:
+    """What every family's U-Net must fit: cross-attention or not, the latent plus the family's concat channels."""
     file = config.path
-    if family in ("class", "text") and not u.spatial_transformer:
+    if hook.cross_attention and not u.spatial_transformer:
         raise ConversionError(file, f"unsupported: a {family} model whose U-Net has no cross-attention")
-    if family in ("uncond", "semantic") and u.spatial_transformer:
+    if not hook.cross_attention and u.spatial_transformer:
         raise ConversionError(file, f"unsupported: a {family} model with a cross-attention U-Net")
     if u.out_channels != a.embed_dim:
         raise ConversionError(file, f"the U-Net predicts {u.out_channels} channels, the latent has {a.embed_dim}")
-    if family == "semantic":
-        rescaler = cond_stage.build_spatial_rescaler(config.cond_stage, file)
-        if u.in_channels != a.embed_dim + rescaler.output_channels:
-            raise ConversionError(file, "the U-Net's in_channels is not latent + map channels")
-        if rescaler.in_channels not in SEMANTIC_LABEL_SETS:
-            raise ConversionError(
-                file,
-                f"unsupported setting cond_stage_config.params.in_channels = {rescaler.in_channels} (no label set)",
-            )
-    elif u.in_channels != a.embed_dim:
-        raise ConversionError(file, f"the U-Net takes {u.in_channels} channels, the latent has {a.embed_dim}")
-    if family == "class":
-        embed_dim = int(config.cond_stage.params["embed_dim"])
-        if embed_dim != u.context_dim:
-            raise ConversionError(file, f"class embedding size {embed_dim} != the U-Net's context_dim {u.context_dim}")
+    if hook.check is not None:
+        hook.check(config, u)
+    extra = hook.concat_channels(config, a)
+    if u.in_channels != a.embed_dim + extra:
+        what = f"latent {a.embed_dim} + {extra} conditioning channels" if extra else f"the latent's {a.embed_dim}"
+        raise ConversionError(file, f"the U-Net takes {u.in_channels} channels, expected {what}")
 
 
 def _split(
@@ -279,9 +326,26 @@ def _split(
         elif key.startswith(EMA_PREFIX):
             ema[key[len(EMA_PREFIX) :]] = tensor
         elif key == "scale_factor":
-            scale_factor = float(tensor.reshape(-1)[0])
+            # A buffer only with scale_by_std (ddpm.py registers it then, and the loaded value wins);
+            # otherwise the original ignores such a key and uses the config's scale_factor.
+            if config.scale_by_std:
+                scale_factor = float(tensor.reshape(-1)[0])
+            else:
+                dropped["scale_factor key (config has scale_by_std: False)"] = 1
         else:
             unknown.append(key)
+    if config.cond_stage is not None and config.cond_stage.target == FIRST_STAGE_COND and groups["cond_stage"]:
+        # cond_stage_model *is* first_stage_model there: the checkpoint holds its weights twice.
+        copy = groups.pop("cond_stage")
+        groups["cond_stage"] = {}
+        first = groups["first_stage"]
+        same = {k for k, v in copy.items() if k.startswith("loss.") or (k in first and torch.equal(v, first[k]))}
+        differ = sorted(set(copy) - same)
+        if differ:
+            raise ConversionError(
+                file, f"cond_stage_model.{differ[0]} differs from first_stage_model (__is_first_stage__)"
+            )
+        dropped["cond_stage_model.* (a copy of the first stage)"] = len(copy)
     if unknown:
         raise ConversionError(file, f"{len(unknown)} key(s) of no known component: {', '.join(sorted(unknown)[:8])}")
     if not groups["unet"]:
@@ -323,42 +387,6 @@ def _check_schedule(state: dict[str, torch.Tensor], config: OriginalConfig, file
         raise ConversionError(
             file, "its stored betas do not match linear_start/linear_end/timesteps of the config (another schedule?)"
         )
-
-
-def _convert_cond_stage(
-    config: OriginalConfig, family: str, weights: dict[str, torch.Tensor], file: Path
-) -> tuple[Any, dict[str, Any]]:
-    if family == "uncond":
-        return None, {}
-    target = config.cond_stage
-    assert target is not None
-    if family == "class":
-        module = cond_stage.build_class_embedder(target, config.path)
-        keys = KeyMap(weights, "class embedder", file)
-        cond_stage.map_class_embedder(keys)
-        keys.finish(module)
-        # cin256-v2 has 1001 rows: 1000 ImageNet classes and the "no class" row of guidance.
-        has_null = module.n_classes == 1001
-        extra = {
-            "label_set": "imagenet-1k" if module.n_classes in (1000, 1001) else None,
-            "num_classes": module.n_classes - 1 if has_null else module.n_classes,
-            "null_class": module.n_classes - 1 if has_null else None,
-        }
-        return module, extra
-    if family == "semantic":
-        module = cond_stage.build_spatial_rescaler(target, config.path)
-        keys = KeyMap(weights, "map encoder", file)
-        cond_stage.map_spatial_rescaler(keys, module)
-        keys.finish(module)
-        return module, {"label_set": SEMANTIC_LABEL_SETS[module.in_channels]}
-    from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
-
-    bert_config = cond_stage.bert_config(target, config.path)
-    module = LDMBertModel(LDMBertConfig(**bert_config))
-    keys = KeyMap(weights, "text encoder", file)
-    cond_stage.map_bert(keys, bert_config["encoder_layers"])
-    keys.finish(module)
-    return module.eval(), {}
 
 
 def _load_tokenizer(folder: str | Path | None, config_file: Path) -> Any:

@@ -1,17 +1,27 @@
 """The original `openaimodel.UNetModel` → diffusers `UNet2DConditionModel` / `UNet2DModel`.
 
-Layout facts (CompVis `ldm/modules/diffusionmodules/openaimodel.py`): `input_blocks.0` is the
-input conv; then per level `num_res_blocks` blocks of [ResBlock, attention?] and, except at
-the last level, one Downsample (`.0.op`); `middle_block` = [ResBlock, attention, ResBlock];
+Layout facts (CompVis `ldm/modules/diffusionmodules/openaimodel.py` at a506df5, the released
+HEAD): `input_blocks.0` is the input conv; then per level `num_res_blocks` blocks of
+[ResBlock, attention?] and, except at the last level, one downsampler (`.0.op`, or a ResBlock
+with `down=True` when `resblock_updown`); `middle_block` = [ResBlock, attention, ResBlock];
 `output_blocks` per level (deepest first) `num_res_blocks + 1` blocks of
-[ResBlock, attention?, Upsample?], the Upsample at index 1 or 2 depending on attention.
-Attention is a SpatialTransformer (cross-attention models) or a legacy AttentionBlock with a
-fused conv1d qkv, which `split_qkv` turns into diffusers' separate q/k/v linears.
+[ResBlock, attention?, upsampler?], the upsampler (Upsample `.conv` or a ResBlock with `up=True`)
+at index 1 or 2 depending on attention. Attention is a SpatialTransformer (cross-attention
+models) or an AttentionBlock with a fused conv1d qkv, which `split_qkv` turns into diffusers'
+separate q/k/v linears.
 
-Head counts follow `UNetModel.__init__`, including its `legacy` flag (default True): with
-`legacy`, a SpatialTransformer always has one head of all channels, and an AttentionBlock
-without `num_head_channels` has one head in the input and middle blocks but
-`num_heads_upsample` (default `num_heads`) heads in the output blocks.
+Head counts follow `UNetModel.__init__` at a506df5, where `#num_heads = 1` is commented out in
+legacy mode (commit 71ebe40): with `num_head_channels` set, every layer has
+`ch // num_head_channels` heads; otherwise a SpatialTransformer has `num_heads` heads of
+`ch // num_heads`, and an AttentionBlock `num_heads` heads in the input and middle blocks and
+`num_heads_upsample` (default `num_heads`) in the output blocks (with `legacy: False` the
+output blocks get `num_heads` too, through `num_head_channels = ch // num_heads`).
+
+diffusers' `UNet2DModel` has one head size for all blocks. When the original's head sizes
+differ between blocks (e.g. LSUN-Churches, inpainting_big: 8 heads at 192…1024 channels), the
+config keeps one head per layer and records the real counts in the hidden config entry
+`_ldm_attention_heads` (module name → heads), which `apply_attention_heads` sets after loading;
+heads change no weight shape, only how q/k/v are split.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from diffusers import UNet2DConditionModel, UNet2DModel
 from ldm_studio.core.convert.config import Target, check_params
 from ldm_studio.core.convert.keys import KeyMap
 from ldm_studio.core.errors import ConversionError
+from ldm_studio.core.unet_heads import HEADS_KEY, apply_attention_heads
 
 UNET_TARGET = "ldm.modules.diffusionmodules.openaimodel.UNetModel"
 KNOWN = {
@@ -74,25 +85,35 @@ class UNetLayout:
     scale_shift: bool
     new_attention_order: bool
     sample_size: int
+    resblock_updown: bool = False
 
     @property
     def channels(self) -> list[int]:
         return [self.model_channels * m for m in self.channel_mult]
 
     def heads(self, ch: int, up: bool = False) -> tuple[int, int]:
-        """(heads, head dim) of an attention layer with `ch` channels, as the original computes it.
+        """(heads, head dim) of an attention layer with `ch` channels, as a506df5's constructor computes it.
 
         `up`: the layer is in an output block (only a legacy AttentionBlock without
         `num_head_channels` differs there: it gets `num_heads_upsample` heads).
         """
-        if self.spatial_transformer and self.legacy:
-            return 1, ch
         if self.num_head_channels != -1:
             return ch // self.num_head_channels, self.num_head_channels
-        if self.spatial_transformer or not self.legacy:
-            return self.num_heads, ch // self.num_heads
-        heads = self.num_heads_upsample if up else 1
+        heads = self.num_heads_upsample if up and self.legacy and not self.spatial_transformer else self.num_heads
         return heads, ch // heads
+
+    def attention_layers(self) -> dict[str, tuple[int, int]]:
+        """(heads, head dim) of every attention layer, by diffusers module name."""
+        layers: dict[str, tuple[int, int]] = {}
+        levels = len(self.channels)
+        for level, (ch, attn) in enumerate(zip(self.channels, self.attention_levels, strict=True)):
+            if attn:
+                for j in range(self.num_res_blocks):
+                    layers[f"down_blocks.{level}.attentions.{j}"] = self.heads(ch)
+                for j in range(self.num_res_blocks + 1):
+                    layers[f"up_blocks.{levels - 1 - level}.attentions.{j}"] = self.heads(ch, up=True)
+        layers["mid_block.attentions.0"] = self.heads(self.channels[-1])
+        return layers
 
 
 def read_layout(target: Target, file: Path) -> UNetLayout:
@@ -108,8 +129,6 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
         raise unsupported("dims", "only 2-D U-Nets")
     if not p.get("conv_resample", True):
         raise unsupported("conv_resample", "only convolutional resampling")
-    if p.get("resblock_updown", False):
-        raise unsupported("resblock_updown", "ResBlock up/downsampling is not converted yet")
     if p.get("num_classes") is not None:
         raise unsupported("num_classes", "class embeddings inside the U-Net are not supported")
     if p.get("n_embed") is not None:
@@ -119,8 +138,10 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
     if num_heads == -1 and head_channels == -1:
         raise unsupported("num_heads", "either num_heads or num_head_channels must be set")
     heads_upsample = int(p.get("num_heads_upsample", -1))
-    if heads_upsample not in (-1, num_heads):
-        raise unsupported("num_heads_upsample", "must equal num_heads")
+    if head_channels == -1 and (num_heads <= 0 or (heads_upsample != -1 and heads_upsample <= 0)):
+        raise unsupported("num_heads", "must be a positive number of heads")
+    if head_channels != -1 and head_channels <= 0:
+        raise unsupported("num_head_channels", "must be positive")
     num_res_blocks = p.get("num_res_blocks")
     if not isinstance(num_res_blocks, int):
         raise unsupported("num_res_blocks", "must be one integer")
@@ -151,12 +172,17 @@ def read_layout(target: Target, file: Path) -> UNetLayout:
         scale_shift=bool(p.get("use_scale_shift_norm", False)),
         new_attention_order=bool(p.get("use_new_attention_order", False)),
         sample_size=int(p.get("image_size", 64)),
+        resblock_updown=bool(p.get("resblock_updown", False)),
     )
-    for ch in [*layout.channels]:
+    attended = [ch for ch, a in zip(layout.channels, layout.attention_levels, strict=True) if a]
+    for ch in {*attended, layout.channels[-1]}:  # the levels with attention and the middle block
         for up in (False, True):
             heads, dim = layout.heads(ch, up)
             if heads * dim != ch:
-                raise unsupported("num_heads", f"{ch} channels do not split into {heads} heads")
+                key = "num_head_channels" if head_channels != -1 else "num_heads"
+                raise unsupported(key, f"{ch} channels do not split into {heads} heads")
+    if layout.resblock_updown and spatial:
+        raise unsupported("resblock_updown", "ResBlock up/downsampling with a SpatialTransformer U-Net")
     return layout
 
 
@@ -192,41 +218,46 @@ def diffusers_config(layout: UNetLayout) -> dict[str, Any]:
             "upcast_attention": False,
             "center_input_sample": False,
         }
-    # Every attention layer present: (heads, head dim) in the input, output and middle blocks.
-    layers = [layout.heads(ch, up) for ch, a in zip(layout.channels, attn, strict=True) if a for up in (False, True)]
-    layers.append(layout.heads(layout.channels[-1]))
-    dims = {dim for _, dim in layers}
-    if all(heads == 1 for heads, _ in layers):
+    layers = layout.attention_layers()
+    dims = {dim for _, dim in layers.values()}
+    extra: dict[str, Any] = {}
+    if all(heads == 1 for heads, _ in layers.values()):
         head_dim: int | None = None  # diffusers then uses one head of all channels at every block
     elif len(dims) == 1:
         head_dim = dims.pop()
     else:
-        raise ConversionError(
-            "unet_config",
-            f"unsupported setting unet_config.params.num_heads: attention head sizes {sorted(dims)} differ between "
-            "blocks (with legacy AttentionBlocks and no num_head_channels, the input and middle blocks have one head "
-            "and the output blocks num_heads_upsample heads); diffusers' UNet2DModel has one head size",
-        )
+        # One head of all channels in the config; the real counts are applied after loading.
+        head_dim = None
+        extra[HEADS_KEY] = {name: heads for name, (heads, _) in layers.items()}
+    updown = layout.resblock_updown
+    down_plain = "ResnetDownsampleBlock2D" if updown else "DownBlock2D"
+    up_plain = "ResnetUpsampleBlock2D" if updown else "UpBlock2D"
     return {
         "_class_name": "UNet2DModel",
         **common,
-        "down_block_types": tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn),
-        "up_block_types": tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)),
+        "down_block_types": tuple("AttnDownBlock2D" if a else down_plain for a in attn),
+        "up_block_types": tuple("AttnUpBlock2D" if a else up_plain for a in reversed(attn)),
         "mid_block_type": "UNetMidBlock2D",
         "attention_head_dim": head_dim,
         "attn_norm_num_groups": 32,
         "add_attention": True,
-        "downsample_type": "conv",
-        "upsample_type": "conv",
+        "downsample_type": "resnet" if updown else "conv",
+        "upsample_type": "resnet" if updown else "conv",
         "center_input_sample": False,
         "time_embedding_type": "positional",
+        **extra,
     }
 
 
 def build_unet(layout: UNetLayout) -> UNet2DModel | UNet2DConditionModel:
     config = diffusers_config(layout)
     cls = UNet2DConditionModel if config.pop("_class_name") == "UNet2DConditionModel" else UNet2DModel
-    return cls(**config)
+    heads = config.pop(HEADS_KEY, None)
+    model = cls(**config)
+    if heads is not None:
+        model.register_to_config(**{HEADS_KEY: heads})  # a hidden entry: saved and reloaded by diffusers
+        apply_attention_heads(model)
+    return model
 
 
 def split_qkv(qkv: torch.Tensor, heads: int, legacy: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -264,7 +295,10 @@ def map_keys(keys: KeyMap, layout: UNetLayout) -> None:
                 _attention(keys, layout, f"input_blocks.{n}.1", f"down_blocks.{level}.attentions.{j}", ch)
         if level < levels - 1:
             n = (level + 1) * (nrb + 1)
-            keys.move_prefix(f"input_blocks.{n}.0.op", f"down_blocks.{level}.downsamplers.0.conv")
+            if layout.resblock_updown:
+                _resblock(keys, f"input_blocks.{n}.0", f"down_blocks.{level}.downsamplers.0")
+            else:
+                keys.move_prefix(f"input_blocks.{n}.0.op", f"down_blocks.{level}.downsamplers.0.conv")
     _resblock(keys, "middle_block.0", "mid_block.resnets.0")
     _attention(keys, layout, "middle_block.1", "mid_block.attentions.0", layout.channels[-1])
     _resblock(keys, "middle_block.2", "mid_block.resnets.1")
@@ -279,7 +313,10 @@ def map_keys(keys: KeyMap, layout: UNetLayout) -> None:
                 _attention(keys, layout, f"output_blocks.{n}.1", f"up_blocks.{k}.attentions.{j}", ch, up=True)
             if level > 0 and j == nrb:
                 index = 2 if has_attn else 1
-                keys.move_prefix(f"output_blocks.{n}.{index}.conv", f"up_blocks.{k}.upsamplers.0.conv")
+                if layout.resblock_updown:
+                    _resblock(keys, f"output_blocks.{n}.{index}", f"up_blocks.{k}.upsamplers.0")
+                else:
+                    keys.move_prefix(f"output_blocks.{n}.{index}.conv", f"up_blocks.{k}.upsamplers.0.conv")
     keys.move_prefix("out.0", "conv_norm_out")
     keys.move_prefix("out.2", "conv_out")
 

@@ -6,11 +6,15 @@ embedding, not zeros. Several classes in one batch are allowed: image i gets cla
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 import torch
 
-from ldm_studio.core.cond_stages import ClassEmbedder
+from ldm_studio.core.cond_stages import ClassEmbedder, save_cond_stage
 from ldm_studio.core.device import DeviceChoice
-from ldm_studio.core.errors import ModelFolderError, RequestError
+from ldm_studio.core.errors import ConversionError, ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -20,7 +24,7 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import load_encoder, load_unet
-from ldm_studio.core.families.registry import FamilySpec, register
+from ldm_studio.core.families.registry import CondStageResult, ConverterHook, FamilySpec, register
 from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import ClassCondition, Condition, GenerationRequest
 
@@ -86,6 +90,34 @@ class ClassConditionalModel(LatentDiffusionModel):
         return Conditioning(cond, uncond)
 
 
+def _check_original(config: Any, unet_layout: Any) -> None:
+    embed_dim = int(config.cond_stage.params["embed_dim"])
+    if embed_dim != unet_layout.context_dim:
+        raise ConversionError(
+            config.path, f"class embedding size {embed_dim} != the U-Net's context_dim {unet_layout.context_dim}"
+        )
+
+
+def _convert_class_embedder(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
+    """The original ClassEmbedder; cin256-v2 has 1001 rows: 1000 ImageNet classes and guidance's "no class"."""
+    from ldm_studio.core.convert import cond_stage
+    from ldm_studio.core.convert.keys import KeyMap
+
+    module = cond_stage.build_class_embedder(config.cond_stage, config.path)
+    keys = KeyMap(weights, "class embedder", file)
+    cond_stage.map_class_embedder(keys)
+    keys.finish(module)
+    has_null = module.n_classes == 1001
+    info = {
+        "label_set": "imagenet-1k" if module.n_classes in (1000, 1001) else None,
+        "num_classes": module.n_classes - 1 if has_null else module.n_classes,
+        "null_class": module.n_classes - 1 if has_null else None,
+    }
+    # without a "no class" row there is no unconditional input: guidance is off
+    defaults = None if has_null else replace(SPEC.defaults, guidance=1.0)
+    return CondStageResult({"cond_stage": lambda folder: save_cond_stage(module, folder)}, info, defaults)
+
+
 SPEC = register(
     FamilySpec(
         name="class",
@@ -95,5 +127,11 @@ SPEC = register(
         conditions=(ClassCondition,),
         components=("unet", "scheduler", "cond_stage"),
         defaults=Defaults(sampler="ddim", steps=20, guidance=3.0, eta=0.0),
+        converter=ConverterHook(
+            cond_stages=(("ldm.modules.encoders.modules.ClassEmbedder", "crossattn"),),
+            cross_attention=True,
+            check=_check_original,
+            convert_cond_stage=_convert_class_embedder,
+        ),
     )
 )

@@ -8,13 +8,16 @@ The model has no unconditional input, so there is no guidance.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ldm_studio.core.cond_stages import SpatialRescaler
+from ldm_studio.core.cond_stages import SpatialRescaler, save_cond_stage
 from ldm_studio.core.device import DeviceChoice
-from ldm_studio.core.errors import RequestError
+from ldm_studio.core.errors import ConversionError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -24,7 +27,7 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import check_map_encoder, load_encoder, load_unet
-from ldm_studio.core.families.registry import FamilySpec, register
+from ldm_studio.core.families.registry import CondStageResult, ConverterHook, FamilySpec, register
 from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, SemanticMapCondition
 
@@ -108,6 +111,37 @@ class SemanticMapModel(LatentDiffusionModel):
         return Conditioning(ConditionTensors(concat=features.expand(batch_size, -1, -1, -1)))
 
 
+LABEL_SETS = {182: "coco-stuff-182", 150: "ade20k-150"}  # by the number of labels a map encoder takes
+
+
+def _map_channels(config: Any, first_stage: Any) -> int:
+    from ldm_studio.core.convert import cond_stage
+
+    return cond_stage.build_spatial_rescaler(config.cond_stage, config.path).output_channels
+
+
+def _check_original(config: Any, unet_layout: Any) -> None:
+    from ldm_studio.core.convert import cond_stage
+
+    labels = cond_stage.build_spatial_rescaler(config.cond_stage, config.path).in_channels
+    if labels not in LABEL_SETS:
+        raise ConversionError(
+            config.path, f"unsupported setting cond_stage_config.params.in_channels = {labels} (no label set)"
+        )
+
+
+def _convert_rescaler(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
+    from ldm_studio.core.convert import cond_stage
+    from ldm_studio.core.convert.keys import KeyMap
+
+    module = cond_stage.build_spatial_rescaler(config.cond_stage, config.path)
+    keys = KeyMap(weights, "map encoder", file)
+    cond_stage.map_spatial_rescaler(keys, module)
+    keys.finish(module)
+    writers = {"cond_stage": lambda folder: save_cond_stage(module, folder)}
+    return CondStageResult(writers, {"label_set": LABEL_SETS[module.in_channels]})
+
+
 SPEC = register(
     FamilySpec(
         name="semantic",
@@ -118,5 +152,11 @@ SPEC = register(
         components=("unet", "scheduler", "cond_stage"),
         defaults=Defaults(sampler="ddim", steps=200, guidance=1.0, eta=1.0),
         uses_map=True,
+        converter=ConverterHook(
+            cond_stages=(("ldm.modules.encoders.modules.SpatialRescaler", "concat"),),
+            concat_channels=_map_channels,
+            check=_check_original,
+            convert_cond_stage=_convert_rescaler,
+        ),
     )
 )

@@ -6,10 +6,14 @@ empty prompt (CLS, SEP, padding) unless the person typed one, as in the original
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from diffusers import UNet2DConditionModel
 
 from ldm_studio.core.device import DeviceChoice
+from ldm_studio.core.errors import ConversionError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -20,7 +24,7 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.prompt_encoder import PromptEncoder
-from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.families.registry import CondStageResult, ConverterHook, DiffusersLayout, FamilySpec, register
 from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
 
@@ -62,6 +66,26 @@ class TextToImageModel(LatentDiffusionModel):
         return Conditioning(cond, uncond)
 
 
+def _convert_text_encoder(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
+    """The original BERTEmbedder → diffusers' LDMBertModel, saved with its BERT tokenizer."""
+    from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
+
+    from ldm_studio.core.convert import cond_stage
+    from ldm_studio.core.convert.keys import KeyMap
+
+    bert_config = cond_stage.bert_config(config.cond_stage, config.path)
+    module = LDMBertModel(LDMBertConfig(**bert_config))
+    keys = KeyMap(weights, "text encoder", file)
+    cond_stage.map_bert(keys, bert_config["encoder_layers"])
+    keys.finish(module)
+    tokenizer_path, tokenizer_obj = tokenizer
+    if len(tokenizer_obj) != module.config.vocab_size:
+        raise ConversionError(
+            tokenizer_path, f"has {len(tokenizer_obj)} tokens; the model's vocabulary has {module.config.vocab_size}"
+        )
+    return CondStageResult(writers={"bert": module.eval().save_pretrained, "tokenizer": tokenizer_obj.save_pretrained})
+
+
 SPEC = register(
     FamilySpec(
         name="text",
@@ -72,5 +96,11 @@ SPEC = register(
         components=("unet", "scheduler", "bert", "tokenizer"),
         defaults=Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
         diffusers=(DiffusersLayout("LDMTextToImagePipeline", Defaults("ddim", 50, 5.0, 0.0)),),
+        converter=ConverterHook(
+            cond_stages=(("ldm.modules.encoders.modules.BERTEmbedder", "crossattn"),),
+            cross_attention=True,
+            convert_cond_stage=_convert_text_encoder,
+            needs_tokenizer=True,
+        ),
     )
 )

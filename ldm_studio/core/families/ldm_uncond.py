@@ -16,7 +16,7 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import load_unet
-from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
 from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, UnconditionalCondition
 
@@ -59,5 +59,6 @@ SPEC = register(
         # CompVis/ldm-celebahq-256's vqvae config says scaling_factor 0.18215, but the model
         # was trained on unscaled VQ latents: the LDMPipeline never applies it. Use 1.0.
         diffusers=(DiffusersLayout("LDMPipeline", Defaults("ddim", 200, 1.0, 0.0), scale_factor=1.0),),
+        converter=ConverterHook(cond_stages=((None, None),)),
     )
 )

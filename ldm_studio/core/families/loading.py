@@ -11,6 +11,7 @@ from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families.base import load_component
 from ldm_studio.core.model_folder import ModelInfo, read_json
+from ldm_studio.core.unet_heads import apply_attention_heads
 
 UNET_CLASSES = {"UNet2DModel": UNet2DModel, "UNet2DConditionModel": UNet2DConditionModel}
 
@@ -23,7 +24,12 @@ def load_unet(info: ModelInfo, choice: DeviceChoice, allowed: tuple[str, ...]) -
         raise ModelFolderError(
             folder / "config.json", f"a {info.family!r} model needs a {' or '.join(allowed)}, not {name!r}"
         )
-    return load_component(UNET_CLASSES[name], folder, choice)
+    unet = load_component(UNET_CLASSES[name], folder, choice)
+    try:
+        apply_attention_heads(unet)  # per-layer heads of a converted legacy U-Net (see unet_heads)
+    except ValueError as exc:
+        raise ModelFolderError(folder / "config.json", str(exc)) from None
+    return unet
 
 
 def load_encoder(info: ModelInfo, choice: DeviceChoice, expected: str) -> ClassEmbedder | SpatialRescaler:

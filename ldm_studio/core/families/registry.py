@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.condition_types import ConditionType
@@ -36,19 +37,37 @@ class DiffusersLayout:
     scale_factor: float | None = None  # overrides the autoencoder config's (see the family's note)
 
 
+@dataclass
+class CondStageResult:
+    """What a family's converter hook makes of the conditioning stage.
+
+    `writers` write folder parts (folder name → function of the staging path); `info` holds the
+    `ModelInfo` fields the weights determine (label set, classes, null class); `defaults`
+    overrides the family's sampler defaults when the weights call for it.
+    """
+
+    writers: dict[str, Callable[[Path], Any]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    defaults: Defaults | None = None
+
+
 @dataclass(frozen=True)
 class ConverterHook:
     """How an original CompVis config of this family is recognised, checked and converted.
 
-    `matches` sees the config's conditioning stage target (None without one) and its
-    `conditioning_key`; `check` raises ConversionError for an architecture the family cannot
-    run; `convert_cond_stage` turns the conditioning weights into folder parts and the
-    `ModelInfo` fields they determine.
+    `cond_stages` lists the (cond_stage_config.target, conditioning_key) pairs the family
+    converts ((None, None): no conditioning stage). The U-Net must cross-attend exactly when
+    `cross_attention`; it takes the latent plus `concat_channels(config, first_stage_layout)`
+    channels. `check(config, unet_layout)` adds the family's own checks (ConversionError);
+    `convert_cond_stage(config, weights, file, tokenizer)` converts the conditioning stage.
+    A family with `needs_tokenizer` gets the tokenizer loaded before the checkpoint is read.
     """
 
-    matches: Callable[[str | None, str | None], bool]
-    check: Callable[..., None]
-    convert_cond_stage: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+    cond_stages: tuple[tuple[str | None, str | None], ...]
+    cross_attention: bool = False
+    concat_channels: Callable[[Any, Any], int] = lambda _config, _first_stage: 0
+    check: Callable[[Any, Any], None] | None = None
+    convert_cond_stage: Callable[[Any, dict[str, Any], Path, Any], CondStageResult] | None = None
     needs_tokenizer: bool = False
 
 
@@ -156,3 +175,11 @@ def family_of_pipeline(pipeline: str | None) -> tuple[FamilySpec, DiffusersLayou
 def diffusers_pipelines() -> tuple[str, ...]:
     """Every diffusers pipeline class some family reads."""
     return tuple(layout.pipeline for spec in families().values() for layout in spec.diffusers)
+
+
+def family_for_original(target: str | None, conditioning_key: str | None) -> FamilySpec | None:
+    """The family whose converter takes an original config's conditioning stage and key."""
+    for spec in families().values():
+        if spec.converter is not None and (target, conditioning_key) in spec.converter.cond_stages:
+            return spec
+    return None

@@ -8,17 +8,20 @@ the downloads cache, which is what lets the next attempt resume.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from ldm_studio.core.catalogue import CatalogueEntry, get_entry
 from ldm_studio.core.convert import convert_checkpoint
 from ldm_studio.core.errors import DownloadError, FileFormatError, LdmStudioError, ModelFolderError
+from ldm_studio.core.file_lock import file_lock
 from ldm_studio.core.manager.archive import find_member, unpack_zip
 from ldm_studio.core.manager.hashing import folder_sha256
 from ldm_studio.core.manager.https import download_file
@@ -120,8 +123,14 @@ def _install_original(entry: CatalogueEntry, tracker: ProgressTracker) -> Instal
         checkpoint = fetched.get(entry.checkpoint or "") or find_member(unpacked, entry.checkpoint, CHECKPOINT_SUFFIXES)
         config = fetched.get(entry.config or "") or find_member(unpacked, entry.config, CONFIG_SUFFIXES)
         out = staging / entry.name
-        _convert(checkpoint, config, out, entry.title, tracker)
-        _stamp(out, entry.license, {"catalogue": entry.name, "source_urls": [r.url for r in entry.downloads]})
+        tokenizer = fetched.get(entry.tokenizer) if entry.tokenizer else None
+        _convert(checkpoint, config, out, entry.title, tracker, tokenizer)
+        _stamp(
+            out,
+            entry.license,
+            {"catalogue": entry.name, "source_urls": [r.url for r in entry.downloads]},
+            entry.defaults,
+        )
         info = require_valid(out, shapes=False)
         _check_family(entry, info.family, out)
         shutil.rmtree(unpacked, ignore_errors=True)
@@ -221,27 +230,54 @@ def _commit(staging: Path, out: Path, model: InstalledModel, tracker: ProgressTr
 
 
 class _staging:
-    """A hidden folder in the models folder for building one model; removed whatever happens."""
+    """A hidden folder in the models folder for building one model; removed whatever happens.
+
+    The job holds an OS lock on `.owner.lock` inside it while it runs: a folder whose lock is free
+    belongs to a job that was killed, and the next install removes it (`remove_stale_staging`).
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.path: Path | None = None
+        self._owner = contextlib.ExitStack()
 
     def __enter__(self) -> Path:
         root = models_dir()
         root.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging()
         self.path = Path(tempfile.mkdtemp(prefix=f".staging-{self.name}-", dir=root))
+        self._owner.enter_context(file_lock(self.path / OWNER_LOCK, timeout=5))
         return self.path
 
     def __exit__(self, *exc: object) -> None:
+        self._owner.close()
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+OWNER_LOCK = ".owner.lock"
+STALE_AFTER_S = 60.0  # a folder this old whose owner lock is free was left by a killed job
 
 
 def staging_folders() -> list[Path]:
     """Leftovers of jobs killed hard (power loss); never shown as models, safe to delete."""
     root = models_dir()
     return sorted(root.glob(".staging-*")) if root.is_dir() else []
+
+
+def remove_stale_staging() -> list[Path]:
+    """Delete staging folders of killed jobs (their owner lock is free, and they are not brand new)."""
+    removed = []
+    for folder in staging_folders():
+        try:
+            if time.time() - folder.stat().st_mtime < STALE_AFTER_S:
+                continue  # just created: its job may not hold the lock yet
+            with file_lock(folder / OWNER_LOCK, timeout=0):
+                shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, LdmStudioError):
+            continue  # a running job holds it, or it is gone already
+        removed.append(folder)
+    return removed
 
 
 def _copy_tree(source: Path, out: Path, tracker: ProgressTracker) -> None:
@@ -257,11 +293,13 @@ def _copy_tree(source: Path, out: Path, tracker: ProgressTracker) -> None:
         shutil.copystat(path, target)
 
 
-def _stamp(folder: Path, license: str | None, provenance: dict) -> None:
-    """Add the catalogue's licence and source to the converted folder's `ldm_studio.json`."""
+def _stamp(folder: Path, license: str | None, provenance: dict, defaults: dict | None = None) -> None:
+    """Add the catalogue's licence, source and sampler settings to the converted folder's `ldm_studio.json`."""
     file = folder / INFO_FILE
     data = read_json(file)
     data["license"] = license
+    if defaults:
+        data["defaults"] = {**(data.get("defaults") or {}), **defaults}
     data["provenance"] = {**(data.get("provenance") or {}), **provenance}
     file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 

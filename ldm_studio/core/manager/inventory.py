@@ -22,7 +22,8 @@ from ldm_studio.core.manager.registry import InstalledModel, read_index, remove_
 from ldm_studio.core.manager.validate import check_model_folder
 from ldm_studio.core.store import models_dir
 
-STATES = ("installed", "in hub cache", "partial download", "available", "missing")
+# "shipped": the demo model inside the package; "not installed": in the catalogue, downloadable
+STATES = ("shipped", "installed", "in hub cache", "partial download", "not installed", "missing")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: P
     cat = load_catalogue() if catalogue is None else catalogue
     index = read_index()
     cached = hub_cache_models(hub_cache)
-    rows: list[ModelRow] = []
+    rows: list[ModelRow] = demo_rows()
     for entry in cat.values():
         installed = index.get(entry.name)
         path = installed.folder if installed else cached.get(entry.repo_id or "")
@@ -57,7 +58,7 @@ def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: P
         elif any(downloads_dir(entry.name).glob("*")):
             state = "partial download"
         else:
-            state = "available"
+            state = "not installed"
         rows.append(
             ModelRow(
                 entry.name,
@@ -96,6 +97,22 @@ def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: P
             family = found[0].name if found else None
             rows.append(ModelRow(repo_id, "in hub cache", family, None, f"hub:{repo_id}", None, _size(path), path))
     return rows
+
+
+def demo_rows() -> list[ModelRow]:
+    """The demo model shipped inside the package (nothing to download or remove), when this install has it."""
+    from ldm_studio.core.demo_model import demo_model_path
+    from ldm_studio.core.model_folder import read_model_info
+
+    path = demo_model_path()
+    if path is None:
+        return []
+    try:
+        info = read_model_info(path)
+    except LdmStudioError:
+        return []
+    license = info.license.split(" (")[0] if info.license else None
+    return [ModelRow("demo", "shipped", info.family, info.name, "shipped with LDM Studio", license, _size(path), path)]
 
 
 def remove(name: str) -> InstalledModel:

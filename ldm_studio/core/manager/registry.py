@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.errors import FileFormatError
+from ldm_studio.core.file_lock import file_lock
 from ldm_studio.core.store import models_dir
 
 INDEX_FILE = "index.json"
@@ -58,13 +59,13 @@ def read_index() -> dict[str, InstalledModel]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {name: InstalledModel(**{**item, "name": name}) for name, item in data.get("models", {}).items()}
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise FileFormatError(path, f"the model index is unreadable ({exc}); move it away to start a new one") from None
 
 
 def add_entry(model: InstalledModel) -> InstalledModel:
     """Add or replace the entry `model.name`."""
-    with _lock:
+    with _lock, file_lock(_lock_path()):  # the thread lock for this process, the file lock for the others
         entries = read_index()
         stamped = model if model.installed_at else InstalledModel(**{**asdict(model), "installed_at": time.time()})
         entries[model.name] = stamped
@@ -73,12 +74,16 @@ def add_entry(model: InstalledModel) -> InstalledModel:
 
 
 def remove_entry(name: str) -> InstalledModel | None:
-    with _lock:
+    with _lock, file_lock(_lock_path()):
         entries = read_index()
         removed = entries.pop(name, None)
         if removed is not None:
             _write(entries)
     return removed
+
+
+def _lock_path() -> Path:
+    return index_path().with_name(f".{INDEX_FILE}.lock")
 
 
 def _write(entries: dict[str, InstalledModel]) -> None:

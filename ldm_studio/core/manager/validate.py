@@ -95,6 +95,10 @@ def _check_component(sub: Path, name: str, shapes: bool) -> list[str]:
         ok = (sub / "vocab.txt").is_file() or (sub / "tokenizer.json").is_file()
         return [] if ok else [f"{sub}: missing vocab.txt (a BERT tokenizer)"]
     config_file = sub / "config.json"
+    if name == "cond_stage" and not config_file.exists():
+        parts = sorted(p for p in sub.iterdir() if p.is_dir() and (p / "config.json").is_file())
+        if parts:  # a multi-condition model keeps one encoder per input (cond_stage/class, cond_stage/map)
+            return [problem for part in parts for problem in _check_component(part, name, shapes)]
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from ldm_studio.core.display_colors import display_palette
 from ldm_studio.core.labels import LabelSet
 from ldm_studio.core.map_document import LabelMap
 from ldm_studio.qt.images import to_qimage
@@ -43,7 +44,7 @@ class MapCanvas(QWidget):
         self.overlay = False
         self.overlay_opacity = 0.5
         self.image = QImage()
-        self._palette = labels.palette()
+        self._palette = display_palette(labels)  # natural colours on screen; indices underneath
         self._scale = 1.0
         self._offset = QPointF(0, 0)
         self._fit = True
@@ -63,7 +64,7 @@ class MapCanvas(QWidget):
     def set_document(self, document: LabelMap, labels: LabelSet) -> None:
         self.document = document
         self.labels = labels
-        self._palette = labels.palette()
+        self._palette = display_palette(labels)  # natural colours on screen; indices underneath
         self._start = self._last = None
         self.refresh()
         self.fit()

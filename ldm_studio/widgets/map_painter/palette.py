@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.core.display_colors import display_color
 from ldm_studio.core.labels import LabelSet
 
 # the labels landscape painters reach for, in the order they reach for them (real names of each set)
@@ -149,7 +150,7 @@ class PaletteView(QWidget):
             grid.clear()
             for index in indices:
                 label = labels[index]
-                item = QListWidgetItem(swatch_icon(label.color or (0, 0, 0)), label.name)
+                item = QListWidgetItem(swatch_icon(display_color(label)), label.name)
                 item.setData(ROLE_INDEX, index)
                 also = f" — also: {', '.join(label.aliases)}" if label.aliases else ""
                 item.setToolTip(f"{label.name} ({index}){also}")

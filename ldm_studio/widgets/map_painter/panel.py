@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.core.condition_types import ConditionType, SemanticMapCondition
+from ldm_studio.core.display_colors import display_color
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.label_translation import translate_map
 from ldm_studio.core.labels import LabelSet, load_label_set
@@ -190,11 +191,11 @@ class MapTab(QWidget):
     def restore(self, condition: ConditionType) -> str | None:
         assert isinstance(condition, SemanticMapCondition)
         self.set_map(condition.label_map, condition.label_set)
+        self.use_map_box.setChecked(True)  # a multi-input model then uses it
         return None
 
     def reset(self) -> None:
-        if not self.document.blank:
-            self._new_document(*self.document.shape)
+        self.clear()  # one undo step: Ctrl+Z in the painter brings the map back
         self.use_map_box.setChecked(False)
 
     def image_count(self) -> int | None:
@@ -217,7 +218,7 @@ class MapTab(QWidget):
         self.canvas.label = int(index)
         label = self.labels[index]
         pixmap = QPixmap(36, 36)
-        pixmap.fill(QColor(*(label.color or (0, 0, 0))))
+        pixmap.fill(QColor(*display_color(label)))
         self.current_swatch.setPixmap(pixmap)
         self.current_name.setText(f"<b>{label.name}</b> ({index})")
         self.palette.set_current(index)

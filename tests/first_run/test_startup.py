@@ -1,0 +1,56 @@
+"""`ldm-studio --help`, `--version` and argument errors answer without loading torch, diffusers or Qt."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "diffusers", "transformers", "PySide6")
+
+
+def _loaded_after(code: str) -> list[str]:
+    """Heavy modules in sys.modules after running `code` in a fresh interpreter (this checkout first on the path)."""
+    probe = f"""
+import sys
+try:
+{chr(10).join('    ' + line for line in code.splitlines())}
+except SystemExit:
+    pass
+print("loaded:" + ",".join(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", probe]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
+    return [m for m in out.stdout.rpartition("loaded:")[2].strip().split(",") if m]
+
+
+def test_importing_the_cli_loads_no_torch_diffusers_or_qt():
+    assert _loaded_after("import ldm_studio.cli") == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--version"], ["generate", "--help"], ["generate", "--steps", "x"], ["batch"], ["models", "--help"]],
+)
+def test_help_version_and_argument_errors_load_nothing_heavy(argv):
+    code = (
+        "import contextlib, io\nfrom ldm_studio.cli import main\n"
+        f"with contextlib.redirect_stderr(io.StringIO()):\n    main({argv!r})"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_quiet_module_imports_the_libraries_only_when_called():
+    assert _loaded_after("import ldm_studio.quiet") == []
+
+
+def test_the_cli_sampler_names_are_the_samplers_the_engine_knows():
+    from ldm_studio.core.sampler_names import SAMPLER_NAMES
+    from ldm_studio.core.samplers import SAMPLER_NAMES as ENGINE_SAMPLERS
+
+    assert SAMPLER_NAMES == ENGINE_SAMPLERS
