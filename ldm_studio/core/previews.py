@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -34,6 +34,8 @@ class LinearPreview:
     """RGB = [latent channels, 1] @ weights, per latent pixel; values in [-1, 1] image space."""
 
     weights: np.ndarray  # (C + 1, 3)
+    _matrix: torch.Tensor = field(init=False, repr=False, compare=False)  # set in __post_init__
+    _offset: torch.Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # the projection runs every step: keep the matrix as a tensor, in image units [0, 255]

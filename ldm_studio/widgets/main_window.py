@@ -493,7 +493,7 @@ class MainWindow(QMainWindow):
 
     def show_models(self) -> ModelsDialog:
         """The Models dialog (a fresh one after the last was closed: its thread ends with it)."""
-        if self.models_dialog is None or not self.models_dialog.thread.is_running:
+        if self.models_dialog is None or not self.models_dialog.worker_thread.is_running:
             self.models_dialog = ModelsDialog(self, in_use=self._loaded_model_folder)
             self.models_dialog.model_installed.connect(self._on_model_installed)
             self.models_dialog.models_changed.connect(self.model_picker.refresh)
