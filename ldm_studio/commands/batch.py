@@ -10,6 +10,7 @@ from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.device import choose_device
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.model_folder import read_model_info
+from ldm_studio.core.threads import check_threads, plan_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (holds the manifest; reuse it to resume)")
     p.add_argument("--seed", type=int, help="base seed for rows without one (row n gets base + n); random if omitted")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     info = read_model_info(args.model)
     spec = read_spec(args.spec)
     choice = choose_device(args.device, args.dtype)
-    engine = Engine(choice)
+    engine = Engine(choice, plan_threads(check_threads(args.threads)))
     engine.load(info.path)
     bar = None if args.quiet else _bar()
     batch = BatchRun(engine, spec, args.out, base_seed=args.seed, on_progress=bar)

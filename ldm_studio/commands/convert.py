@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ldm_studio.core.convert import convert_checkpoint
+from ldm_studio.core.threads import apply_threads, check_threads, plan_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,11 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="U-Net weights: as the original code samples (auto: EMA when the config's use_ema is on and the "
         "checkpoint has them), or force EMA / raw",
     )
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--quiet", action="store_true", help="print only the written folder")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(plan_threads(check_threads(args.threads)))
+
     def progress(message: str, fraction: float) -> None:
         if not args.quiet:
             print(f"{fraction * 100:5.1f}%  {message}", file=sys.stderr)

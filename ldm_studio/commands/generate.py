@@ -21,6 +21,7 @@ from ldm_studio.core.requests import (
 )
 from ldm_studio.core.samplers import SAMPLER_NAMES
 from ldm_studio.core.store import history_dir
+from ldm_studio.core.threads import check_threads, plan_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, help="image height in pixels (default: the model's resolution)")
     p.add_argument("--out", type=Path, help="output folder (default: the history folder)")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on CUDA, else fp32")
     p.add_argument("--quiet", action="store_true", help="print only the written file names")
     p.set_defaults(run=run)
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     choice = choose_device(args.device, args.dtype)
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
-    engine = Engine(choice)
+    engine = Engine(choice, plan_threads(check_threads(args.threads)))
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
     result = engine.generate(request, on_step=progress)

@@ -25,6 +25,7 @@ from ldm_studio.core.model_folder import read_model_info
 from ldm_studio.core.previews import PreviewPolicy, to_uint8
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings
 from ldm_studio.core.sampling import StepEvent, denoise
+from ldm_studio.core.threads import ThreadPlan, plan_threads
 
 StepFn = Callable[[StepEvent], None]
 
@@ -52,16 +53,22 @@ class GenerationResult:
 class Engine:
     """One loaded model on one device; `generate` runs a request to finished images."""
 
-    def __init__(self, choice: DeviceChoice | None = None) -> None:
+    def __init__(self, choice: DeviceChoice | None = None, threads: ThreadPlan | None = None) -> None:
         self.choice = choice or choose_device()
+        self.threads = threads or plan_threads()  # headless unless the window says otherwise
         self.model: LatentDiffusionModel | None = None
         self._prepared_thread: int | None = None
 
     def prepare_thread(self) -> None:
         """Per-thread torch settings; call from the thread that samples (done lazily too)."""
         if self._prepared_thread != threading.get_ident():
-            prepare_thread(self.choice)
+            prepare_thread(self.choice, self.threads)
             self._prepared_thread = threading.get_ident()
+
+    def set_threads(self, plan: ThreadPlan) -> None:
+        """Use `plan` from the next load or job on (the sampling thread re-applies it then)."""
+        self.threads = plan
+        self._prepared_thread = None
 
     def load(self, path: str | Path, progress: ProgressFn | None = None, warm_up: bool = True) -> LatentDiffusionModel:
         self.prepare_thread()
