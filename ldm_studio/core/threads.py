@@ -17,10 +17,12 @@ from ldm_studio.core.errors import RequestError
 
 log = logging.getLogger(__name__)
 
-# The window leaves one core to the GUI from this many cores up. On 2 cores the engine on
-# both cores measured faster (the GUI thread is idle almost all the time and the longest
-# event-loop stall stayed under a frame), so below this the engine takes them all.
-GUI_SPARE_CORE_FROM = 4
+# The window leaves one core to the GUI from this many cores up. Measured on 2 cores (a shared
+# machine, `python bench/run.py gui` with LDM_BENCH_GUI_THREADS=1 or 2): with the engine on
+# both, the window benchmark did not finish in 300 s (OpenMP threads waiting on a core the GUI
+# thread and other processes held), on one it took 21-59 s. 4 and 8 cores were not measured
+# (no such machine); the same rule applies there. docs/benchmarks.md, "threads".
+GUI_SPARE_CORE_FROM = 2
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def plan_threads(requested: int | None = None, *, gui: bool = False, cores: int 
     if gui and cores >= GUI_SPARE_CORE_FROM:
         return ThreadPlan(cores - 1, f"{cores - 1} of {cores} cores: one is left to keep the window responsive")
     if gui:
-        return ThreadPlan(cores, f"all {cores} core(s): below {GUI_SPARE_CORE_FROM} cores the window needs none spare")
+        return ThreadPlan(cores, f"all {cores} core(s): too few to leave one to the window")
     return ThreadPlan(cores, f"all {cores} core(s) (headless)")
 
 

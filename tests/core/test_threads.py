@@ -27,7 +27,7 @@ def test_headless_uses_every_core(no_env, cores):
 
 
 def test_window_leaves_a_core_only_from_the_measured_size(no_env):
-    assert plan_threads(gui=True, cores=2).count == 2
+    assert plan_threads(gui=True, cores=1).count == 1
     assert plan_threads(gui=True, cores=GUI_SPARE_CORE_FROM).count == GUI_SPARE_CORE_FROM - 1
     assert plan_threads(gui=True, cores=8).count == 7
 
