@@ -1,10 +1,13 @@
 """How many CPU threads torch samples with, and why: one decision for the CLI, batch and the window.
 
-Measured at the real LDM-256 text architecture on a 2-core machine (issue 22): headless runs
-on `cores - 1` threads took 41.2 s where 2 threads took 24.6 s, so headless commands use
-every core the process may run on (its CPU affinity, so `taskset` is respected). The window
-keeps a core for the GUI only where that measured to keep it responsive without costing
-much throughput (see `GUI_SPARE_CORE_FROM` and docs/benchmarks.md, "threads").
+Measured at the real LDM-256 text architecture on an idle 2-core machine (issue 22): headless
+runs on `cores - 1` threads took 41.2 s where 2 threads took 24.6 s, so headless commands use
+every core the process may run on (its CPU affinity, so `taskset` is respected) that other
+work is not already using. The exception matters: on the same machine under a load average
+of 8-9, the tiny model's steps took 1.8-2.5 s on 2 threads against 0.04-0.09 s on one, since
+each OpenMP region waits for its slowest, descheduled thread; so cores busy at start (the
+1-minute load average) are left out. The window also keeps a core for the GUI
+(`GUI_SPARE_CORE_FROM`). Measurements: docs/benchmarks.md, "threads".
 """
 
 from __future__ import annotations
@@ -48,19 +51,35 @@ def check_threads(value: int | None, option: str = "--threads") -> int | None:
     return value
 
 
-def plan_threads(requested: int | None = None, *, gui: bool = False, cores: int | None = None) -> ThreadPlan:
-    """Threads to sample with: what was asked for, else every core (headless) or the window's share."""
+def plan_threads(
+    requested: int | None = None, *, gui: bool = False, cores: int | None = None, load: float | None = None
+) -> ThreadPlan:
+    """Threads to sample with: what was asked for, else every idle core (headless) or the window's share.
+
+    `cores` and `load` (the 1-minute load average) default to this machine's, read now.
+    """
     cores = cores or available_cores()
     if requested:
         return ThreadPlan(requested, f"{requested} thread(s) as asked ({cores} core(s) available)")
     from_env = _env_threads()
     if from_env:
         return ThreadPlan(from_env, f"{from_env} thread(s) as OMP_NUM_THREADS asks ({cores} core(s) available)")
+    load = _load_average() if load is None else load
+    idle = max(1, min(cores, round(cores - load)))
+    busy = f"; load average {load:.1f}, so {cores - idle} busy" if idle < cores else ""
     if gui and cores >= GUI_SPARE_CORE_FROM:
-        return ThreadPlan(cores - 1, f"{cores - 1} of {cores} cores: one is left to keep the window responsive")
+        count = max(1, min(idle, cores - 1))
+        return ThreadPlan(count, f"{count} of {cores} cores: one is left to keep the window responsive{busy}")
     if gui:
-        return ThreadPlan(cores, f"all {cores} core(s): too few to leave one to the window")
-    return ThreadPlan(cores, f"all {cores} core(s) (headless)")
+        return ThreadPlan(idle, f"{idle} of {cores} core(s): too few to leave one to the window")
+    return ThreadPlan(idle, f"{idle} of {cores} core(s) (headless: every idle core{busy})")
+
+
+def _load_average() -> float:
+    try:
+        return max(0.0, os.getloadavg()[0])
+    except (AttributeError, OSError):  # Windows: no load average; assume the cores are free
+        return 0.0
 
 
 def _env_threads() -> int | None:

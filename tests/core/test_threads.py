@@ -22,22 +22,30 @@ def no_env(monkeypatch):
 
 
 @pytest.mark.parametrize("cores", [1, 2, 4, 8])
-def test_headless_uses_every_core(no_env, cores):
-    assert plan_threads(cores=cores).count == cores
+def test_headless_uses_every_idle_core(no_env, cores):
+    assert plan_threads(cores=cores, load=0.2).count == cores
+
+
+def test_busy_cores_are_left_out(no_env):
+    plan = plan_threads(cores=2, load=8.5)
+    assert plan.count == 1 and "load average 8.5" in plan.reason
+    assert plan_threads(cores=8, load=3.2).count == 5
+    assert plan_threads(gui=True, cores=8, load=3.2).count == 5
+    assert plan_threads(gui=True, cores=8, load=0.4).count == 7
 
 
 def test_window_leaves_a_core_only_from_the_measured_size(no_env):
-    assert plan_threads(gui=True, cores=1).count == 1
-    assert plan_threads(gui=True, cores=GUI_SPARE_CORE_FROM).count == GUI_SPARE_CORE_FROM - 1
-    assert plan_threads(gui=True, cores=8).count == 7
+    assert plan_threads(gui=True, cores=1, load=0).count == 1
+    assert plan_threads(gui=True, cores=GUI_SPARE_CORE_FROM, load=0).count == GUI_SPARE_CORE_FROM - 1
+    assert plan_threads(gui=True, cores=8, load=0).count == 7
 
 
 def test_asked_for_and_environment_win(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert plan_threads(cores=8).count == 3 and "OMP_NUM_THREADS" in plan_threads(cores=8).reason
-    assert plan_threads(5, cores=8).count == 5
+    assert plan_threads(5, cores=8, load=7).count == 5
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
-    assert plan_threads(cores=8).count == 8
+    assert plan_threads(cores=8, load=0).count == 8
 
 
 def test_cores_follow_the_affinity_mask(monkeypatch):
