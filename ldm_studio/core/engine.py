@@ -1,8 +1,9 @@
 """Load a model folder into its family and run requests on it: the CLI and the Qt worker's API.
 
-`Engine` holds at most one loaded model (models are large); loading warms the U-Net up, since
-the first call after loading measured 4× a normal one and would otherwise land on the first
-request's first step.
+`Engine` holds at most one loaded model (models are large). Loading does not warm the U-Net
+up by default: a warm-up call only moves the first call's extra cost to load time and adds
+its own, so load → first image measured slower with it (demo model 1.17×, real LDM-256 size
+8.28 s against 7.59 s; `python bench/run.py open`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Engine:
         self.threads = plan
         self._prepared_thread = None
 
-    def load(self, path: str | Path, progress: ProgressFn | None = None, warm_up: bool = True) -> LatentDiffusionModel:
+    def load(self, path: str | Path, progress: ProgressFn | None = None, warm_up: bool = False) -> LatentDiffusionModel:
         self.prepare_thread()
         self.model = None  # free the old model before loading the next
         model = load_model(path, self.choice, progress)
