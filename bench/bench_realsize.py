@@ -217,6 +217,7 @@ def whole_process(folder: Path, smoke: bool) -> dict[str, object]:
 
 def run(smoke: bool = False) -> dict[str, object]:
     folder = model_folder(smoke)
-    figures = whole_process(folder, smoke)
+    figures: dict[str, object] = {"load_average_at_start": os.getloadavg()[0], "cores": os.cpu_count() or 1}
+    figures.update(whole_process(folder, smoke))
     figures.update(in_process(folder, smoke))
     return figures
