@@ -14,6 +14,7 @@ false-colour view that needs no fit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -53,10 +54,16 @@ class LinearPreview:
 
     def project_on_device(self, latents: torch.Tensor) -> torch.Tensor:
         """As `project`, but computed where the latents are (the result stays there)."""
-        device = latents.device
         z = latents.detach().to(torch.float32).permute(0, 2, 3, 1)
-        w, b = self._matrix.to(device, non_blocking=True), self._offset.to(device, non_blocking=True)
+        w, b = self._on(latents.device)
         return (z @ w + b).clamp_(0, 255).to(torch.uint8)
+
+    def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The matrix and offset on `device`, moved once (a copy per step could wait for the device)."""
+        cache: dict = self.__dict__.setdefault("_device_copies", {})
+        if device not in cache:
+            cache[device] = (self._matrix.to(device), self._offset.to(device))
+        return cache[device]
 
     def to_json(self) -> dict:
         return {"kind": "linear", "weights": self.weights.tolist()}
@@ -113,14 +120,18 @@ class ChannelPreview:
         """As `project`, computed where the latents are."""
         z = latents.detach().to(torch.float32)
         z = (z - z.mean(dim=(2, 3), keepdim=True)) / (z.std(dim=(2, 3), keepdim=True) + 1e-6)
-        channels = z.shape[1]
-        mix = torch.zeros(channels, 3)
-        for c in range(channels):
-            mix[c, c % 3] = 1.0
-        mix /= mix.sum(dim=0).clamp(min=1.0)
-        mix = mix.to(z.device)
+        mix = _channel_mix(z.shape[1], z.device)
         rgb = z.permute(0, 2, 3, 1) @ mix  # mean of its channels per colour, about unit spread
         return (rgb * 64.0 + 127.5).clamp_(0, 255).to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _channel_mix(channels: int, device: torch.device) -> torch.Tensor:
+    """(C, 3): channel c feeds colour c mod 3; each colour the mean of its channels. Made once per device."""
+    mix = torch.zeros(channels, 3)
+    for c in range(channels):
+        mix[c, c % 3] = 1.0
+    return (mix / mix.sum(dim=0).clamp(min=1.0)).to(device)
 
 
 # The fit's calibration set: 12 images at 16 latent pixels a side (64 px at f=4, 128 px at f=8)
