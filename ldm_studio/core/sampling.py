@@ -5,6 +5,10 @@ optional preview), checks the cancel flag, and runs classifier-free guidance as 
 [uncond, cond]. Noise for image i is drawn from its own CPU generator seeded `seed + i`, and
 so is every later random draw of an ancestral sampler, so image i does not depend on the
 batch size or on the device.
+
+On a GPU the loop never waits for the device except where a result is needed: timesteps
+stay on the host for the scheduler (the U-Net gets them moved once, before the loop), and
+previews are copied without blocking (`previews.PreviewPolicy`). It runs in inference mode.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def uses_guidance(model: LatentDiffusionModel, request: GenerationRequest) -> bo
     return request.settings.guidance != 1.0 and model.has_unconditional
 
 
+@torch.inference_mode()
 def denoise(
     model: LatentDiffusionModel,
     request: GenerationRequest,
@@ -82,9 +87,10 @@ def denoise(
     settings = request.settings
     request.check_for(model.info)
     scheduler = make_scheduler(settings.sampler, model.scheduler_config)
-    set_timesteps(scheduler, settings.steps, model.device)
+    set_timesteps(scheduler, settings.steps, "cpu")  # host timesteps: no device read per step
     timesteps = scheduler.timesteps
     total = len(timesteps)
+    unet_timesteps = timesteps.to(model.device)  # one transfer for the whole loop
 
     guided = uses_guidance(model, request)
     conditioning = model.encode(request.condition, settings.batch_size, guided, request)
@@ -106,7 +112,7 @@ def denoise(
             raise Cancelled(index)
         model_input = torch.cat([latents, latents]) if guided else latents
         model_input = scheduler.scale_model_input(model_input, t)
-        noise = _predict(model, model_input, t, cond_batch, guided, settings.batch_size)
+        noise = _predict(model, model_input, unet_timesteps[index], cond_batch, guided, settings.batch_size)
         if guided:
             uncond, cond = noise.chunk(2)
             noise = uncond + settings.guidance * (cond - uncond)
@@ -159,8 +165,7 @@ def _step_kwargs(scheduler, eta: float, generators: list[torch.Generator]) -> di
 
 def _x0_from_noise(scheduler, x_t: torch.Tensor, model_output: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """x0 for schedulers that do not report it (PLMS, DPM-Solver, UniPC: all work in ᾱ space)."""
-    alphas = scheduler.alphas_cumprod.to(x_t.device)
-    a = alphas[int(t)].to(x_t.dtype)
+    a = scheduler.alphas_cumprod[int(t)].to(x_t.dtype)  # a host scalar: nothing copied to the device
     kind = scheduler.config.get("prediction_type", "epsilon")
     if kind == "v_prediction":
         return a.sqrt() * x_t - (1 - a).sqrt() * model_output
