@@ -19,10 +19,12 @@ from ldm_studio.core.batch import BatchRun, expand, read_spec
 IMAGES = 8
 
 
-def run() -> dict[str, object]:
-    engine = bench_engine()
+def run(smoke: bool = False) -> dict[str, object]:
+    engine = bench_engine(32 if smoke else 64)
+    images, steps, size = (2, 2, 64) if smoke else (IMAGES, 10, 128)
     work = Path(tempfile.mkdtemp(prefix="ldm-bench-batch-"))
-    rows = [{"prompt": f"a red cat {i}", "seed": i, "steps": 10, "width": 128, "height": 128} for i in range(IMAGES)]
+    row = {"steps": steps, "width": size, "height": size}
+    rows = [{"prompt": f"a red cat {i}", "seed": i, **row} for i in range(images)]
     spec_file = work / "spec.jsonl"
     spec_file.write_text("\n".join(json.dumps(r) for r in rows))
     spec = read_spec(spec_file)
@@ -38,9 +40,9 @@ def run() -> dict[str, object]:
         BatchRun(engine, spec, out, base_seed=0).run()
         shutil.rmtree(out)
 
-    times = interleaved({"bare": bare, "batch": batch}, rounds=5)
+    times = interleaved({"bare": bare, "batch": batch}, rounds=1 if smoke else 5)
     shutil.rmtree(work, ignore_errors=True)
     return {
         "throughput_vs_bare_engine_ratio": times["bare"] / times["batch"],
-        "images_per_second_batch": IMAGES / times["batch"],
+        "images_per_second_batch": images / times["batch"],
     }

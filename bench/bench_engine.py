@@ -18,12 +18,13 @@ STEPS = 20
 SIZE = 128
 
 
-def run() -> dict[str, object]:
-    engine = bench_engine()
+def run(smoke: bool = False) -> dict[str, object]:
+    engine = bench_engine(32 if smoke else 64)
+    steps, size = (2, 64) if smoke else (STEPS, SIZE)
     model = engine.model
     request = GenerationRequest(
         TextCondition("a red cat on a beach"),
-        SamplerSettings(sampler="ddim", steps=STEPS, guidance=5.0, width=SIZE, height=SIZE, seed=1),
+        SamplerSettings(sampler="ddim", steps=steps, guidance=5.0, width=size, height=size, seed=1),
     )
     pipe = diffusers_text_pipeline(model)
 
@@ -31,9 +32,9 @@ def run() -> dict[str, object]:
         noise = initial_noise(model.latent_shape(request), generators_for(1, 1), model.device, model.dtype)
         pipe(
             request.condition.prompt,
-            height=SIZE,
-            width=SIZE,
-            num_inference_steps=STEPS,
+            height=size,
+            width=size,
+            num_inference_steps=steps,
             guidance_scale=5.0,
             latents=noise,
             output_type="pt",
@@ -47,11 +48,12 @@ def run() -> dict[str, object]:
             "engine_cheap_preview": lambda: engine.generate(request, preview=PreviewPolicy("cheap")),
             "engine_no_preview": lambda: engine.generate(request, preview=None),
             "engine_full_preview": lambda: engine.generate(request, preview=PreviewPolicy("full")),
-        }
+        },
+        rounds=1 if smoke else 7,
     )
     return {
         "engine_vs_diffusers_ratio": times["engine"] / times["diffusers"],
         "cheap_preview_overhead_ratio": times["engine_cheap_preview"] / times["engine_no_preview"],
         "full_preview_overhead_ratio": times["engine_full_preview"] / times["engine_no_preview"],
-        "engine_seconds_per_step": times["engine"] / STEPS,
+        "engine_seconds_per_step": times["engine"] / steps,
     }

@@ -19,13 +19,15 @@ STALL_STEPS = 40
 HEARTBEAT_MS = 5
 
 
-def run() -> dict[str, float]:
+def run(smoke: bool = False, threads: int | None = None) -> dict[str, float]:
+    """`smoke`: one short round of each part; `threads`: the engine's CPU threads (default: the window's)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    threads = threads or int(os.environ.get("LDM_BENCH_GUI_THREADS", "0")) or None
     with tempfile.TemporaryDirectory(prefix="ldm-bench-gui-") as tmp:
         old_home = os.environ.get("LDM_STUDIO_HOME")
         os.environ["LDM_STUDIO_HOME"] = str(Path(tmp) / "home")
         try:
-            return _measure(Path(tmp))
+            return _measure(Path(tmp), smoke, threads)
         finally:
             if old_home is None:
                 os.environ.pop("LDM_STUDIO_HOME", None)
@@ -33,26 +35,28 @@ def run() -> dict[str, float]:
                 os.environ["LDM_STUDIO_HOME"] = old_home
 
 
-def _measure(tmp: Path) -> dict[str, float]:
+def _measure(tmp: Path, smoke: bool, threads: int | None) -> dict[str, float]:
     from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ldm_studio.core.device import choose_device
     from ldm_studio.core.engine import Engine
+    from ldm_studio.core.threads import plan_threads
     from ldm_studio.qt.controller import EngineController
     from ldm_studio.testing.tiny_models import write_text_model
     from ldm_studio.widgets.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
-    model = write_text_model(tmp / "tiny-text-64", width=64)
+    model = write_text_model(tmp / "tiny-text", width=32 if smoke else 64)
 
-    def wait_for(signal, timeout_s: float = 120.0) -> list:
-        """Run the event loop until `signal` fires; its arguments."""
+    def wait_for(signal, timeout_s: float = 120.0, accept=lambda *args: True) -> list:
+        """Run the event loop until `signal` fires with arguments `accept` takes; those arguments."""
         loop, got = QEventLoop(), []
 
         def on(*args):
-            got.extend(args)
-            loop.quit()
+            if not got and accept(*args):
+                got.extend(args)
+                loop.quit()
 
         signal.connect(on)
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
@@ -62,15 +66,17 @@ def _measure(tmp: Path) -> dict[str, float]:
             raise TimeoutError(f"no signal within {timeout_s} s")
         return got
 
-    controller = EngineController(Engine(choose_device("cpu")))
-    window = MainWindow(controller=controller)
+    controller = EngineController(Engine(choose_device("cpu"), plan_threads(threads, gui=True)))
+    # Opened on the bench's model: on a fresh profile the window would otherwise load the demo
+    # model first, and only that model's `model_loaded` counts as ready.
+    window = MainWindow(model=str(model), controller=controller)
     window.resize(1280, 800)
     window.show()
-    controller.load_model(model)
-    wait_for(controller.model_loaded)
+    if controller.model_info is None or Path(controller.model_info.path).resolve() != model.resolve():
+        wait_for(controller.model_loaded, accept=lambda info: Path(info.path).resolve() == model.resolve())
     window.conditioning.text.prompt.setPlainText("a red cat")
-    window.sampler.width_box.setValue(SIZE)
-    window.sampler.height_box.setValue(SIZE)
+    window.sampler.width_box.setValue(64 if smoke else SIZE)
+    window.sampler.height_box.setValue(64 if smoke else SIZE)
 
     # A heartbeat that notes every gap between its ticks.
     beats: list[float] = []
@@ -92,7 +98,7 @@ def _measure(tmp: Path) -> dict[str, float]:
     # A job, timing each step as the GUI receives its progress.
     steps_at: list[float] = []
     controller.progress.connect(lambda *a: steps_at.append(time.perf_counter()))
-    window.sampler.steps.setValue(STALL_STEPS)
+    window.sampler.steps.setValue(4 if smoke else STALL_STEPS)
     beats.clear()
     window.generate()
     wait_for(controller.finished)
@@ -122,8 +128,8 @@ def _measure(tmp: Path) -> dict[str, float]:
 
     controller.preview.connect(on_preview)
     first_preview = []
-    window.sampler.steps.setValue(20)
-    for _ in range(5):
+    window.sampler.steps.setValue(4 if smoke else 20)
+    for _ in range(1 if smoke else 5):
         previews_shown.clear()
         watch.painted_at = 0.0
         start = time.perf_counter()
@@ -136,7 +142,7 @@ def _measure(tmp: Path) -> dict[str, float]:
     # Cancel latency: cancel after a few steps, time until `cancelled` reaches the GUI.
     cancel_ms = []
     window.sampler.steps.setValue(400)
-    for _ in range(5):
+    for _ in range(1 if smoke else 5):
         steps_at.clear()
         window.generate()
         while len(steps_at) < 3:
@@ -158,6 +164,7 @@ def _measure(tmp: Path) -> dict[str, float]:
     first = statistics.median(first_preview) if first_preview else float("nan")
     cancel = statistics.median(cancel_ms)
     return {
+        "threads": float(controller.engine.threads.count),
         "step_ms": step_ms,
         "idle_max_gap_ms": max(idle_gaps),
         "job_max_gap_ms": max(job_gaps),

@@ -1,8 +1,11 @@
 """Run LDM Studio's benchmarks: `python bench/run.py` runs all, `python bench/run.py NAME` one.
 
-Each benchmark is a module `bench/bench_NAME.py` with `run() -> dict[str, object]`; every
-figure prints as one `name: value` line. Figures are ratios measured in one run, since
+Each benchmark is a module `bench/bench_NAME.py` with `run(smoke=False) -> dict[str, object]`;
+every figure prints as one `name: value` line. Figures are ratios measured in one run, since
 these machines are too noisy for absolute times.
+
+`--smoke` runs every benchmark once, short, on the tiny model (CI checks that they run; no
+figure means anything then). Benchmarks in `OPT_IN` are slow and run only when named.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+OPT_IN = {"realsize"}  # real-size models: minutes and gigabytes; run only when named
 
 
 def available() -> list[str]:
@@ -21,7 +25,8 @@ def available() -> list[str]:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(HERE))
-    names = argv or available()
+    smoke = "--smoke" in argv
+    names = [a for a in argv if a != "--smoke"] or [n for n in available() if n not in OPT_IN]
     unknown = [n for n in names if n not in available()]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}", file=sys.stderr)
@@ -31,7 +36,7 @@ def main(argv: list[str]) -> int:
     quiet_libraries()
     for name in names:
         start = time.perf_counter()
-        figures = importlib.import_module(f"bench_{name}").run()
+        figures = importlib.import_module(f"bench_{name}").run(smoke=smoke)
         for key, value in figures.items():
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"{name}.{key}: {shown}", flush=True)

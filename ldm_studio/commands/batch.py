@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm_studio.core.threads import check_threads, plan_threads
+
 if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
     from ldm_studio.core.batch import BatchProgress
     from ldm_studio.core.batch.workers import Backend
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (holds the manifest; reuse it to resume)")
     p.add_argument("--seed", type=int, help="base seed for rows without one (row n gets base + n); random if omitted")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"))
     p.add_argument(
         "--workers",
@@ -92,7 +95,7 @@ def _engine_or_backend(args: argparse.Namespace, info: ModelInfo) -> tuple[Engin
         return None, RayBackend(str(info.path), info, args.ray, workers=args.workers, dtype=args.dtype)
     count = args.workers or default_worker_count(args.device)
     if count == 1:
-        engine = Engine(choose_device(args.device, args.dtype))
+        engine = Engine(choose_device(args.device, args.dtype), plan_threads(check_threads(args.threads)))
         engine.load(info.path)
         return engine, None
     return None, ProcessBackend(info, worker_devices(count, args.device), args.dtype)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ldm_studio.core.threads import apply_threads, check_threads, plan_threads
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("convert", help="convert an original CompVis checkpoint into a model folder")
@@ -22,11 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="U-Net weights: as the original code samples (auto: EMA when the config's use_ema is on and the "
         "checkpoint has them), or force EMA / raw",
     )
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--quiet", action="store_true", help="print only the written folder")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(plan_threads(check_threads(args.threads)))
     from ldm_studio.core.convert import convert_checkpoint
 
     def progress(message: str, fraction: float) -> None:

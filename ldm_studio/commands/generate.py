@@ -11,6 +11,7 @@ from ldm_studio.core.condition_types import INPUTS
 from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.sampler_names import SAMPLER_NAMES
+from ldm_studio.core.threads import check_threads, plan_threads
 
 if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
     from ldm_studio.core.engine import Engine
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, help="image height in pixels (default: the model's resolution)")
     p.add_argument("--out", type=Path, help="output folder (default: the history folder)")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on CUDA, else fp32")
     p.add_argument(
         "--trajectory",
@@ -142,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out or history)  # before sampling: a bad --out costs nothing
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
-    engine = Engine(choice)
+    engine = Engine(choice, plan_threads(check_threads(args.threads)))
     engine.load(info.path)
     progress = _progress_bar(args.quiet)
     on_step, trajectory = progress, None

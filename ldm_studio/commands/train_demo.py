@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=100.0, help="time budget for all stages (default 100)")
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: a GPU when there is one)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--work", type=Path, help="checkpoint folder (default: a folder in the temp dir); reruns resume")
     p.add_argument("--max-steps", type=int, help="at most this many steps per stage (smoke tests)")
     p.add_argument("--autoencoder", choices=("kl", "vq"), default="kl", help="first-stage regularisation (default kl)")

@@ -174,7 +174,12 @@ def _defaults(value: Any, where: str) -> dict[str, Any] | None:
     """Optional sampler settings: a subset of sampler/steps/guidance/eta with sane types."""
     if value is None:
         return None
-    types = {"sampler": str, "steps": int, "guidance": (int, float), "eta": (int, float)}
+    types: dict[str, type | tuple[type, ...]] = {  # isinstance() class specs
+        "sampler": str,
+        "steps": int,
+        "guidance": (int, float),
+        "eta": (int, float),
+    }
     if not isinstance(value, dict) or set(value) - set(types):
         raise FileFormatError(where, f"defaults must be an object with keys among {', '.join(types)}")
     for key, kind in types.items():

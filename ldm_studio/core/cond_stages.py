@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +91,10 @@ class SpatialRescaler(nn.Module):
         }
 
 
-COND_STAGE_CLASSES: dict[str, type[nn.Module]] = {"ClassEmbedder": ClassEmbedder, "SpatialRescaler": SpatialRescaler}
+COND_STAGE_CLASSES: dict[str, type[ClassEmbedder] | type[SpatialRescaler]] = {
+    "ClassEmbedder": ClassEmbedder,
+    "SpatialRescaler": SpatialRescaler,
+}
 
 
 def save_cond_stage(module: ClassEmbedder | SpatialRescaler, folder: Path) -> Path:
@@ -101,6 +104,14 @@ def save_cond_stage(module: ClassEmbedder | SpatialRescaler, folder: Path) -> Pa
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
     return folder
+
+
+@overload
+def load_cond_stage(folder: Path, expected: Literal["ClassEmbedder"]) -> ClassEmbedder: ...
+@overload
+def load_cond_stage(folder: Path, expected: Literal["SpatialRescaler"]) -> SpatialRescaler: ...
+@overload
+def load_cond_stage(folder: Path, expected: str | None = None) -> ClassEmbedder | SpatialRescaler: ...
 
 
 def load_cond_stage(folder: Path, expected: str | None = None) -> ClassEmbedder | SpatialRescaler:

@@ -224,11 +224,10 @@ class ClassCondition(ConditionType):
 
     @classmethod
     def from_inputs(cls, info: ModelInfo, values: Mapping[str, Any], prefix: str = "") -> ClassCondition | None:
-        classes = values.get("class")
-        if not _present(classes):
+        raw: Any = values.get("class")
+        if not _present(raw):
             return None
-        if isinstance(classes, (str, int)):
-            classes = [classes]
+        classes: Sequence[str | int] = [raw] if isinstance(raw, (str, int)) else raw
         return cls(parse_classes(classes, class_names_of(info)))
 
     def to_json(self, class_names: ClassNames = None) -> dict[str, Any]:
@@ -432,7 +431,7 @@ class CombinedCondition(ConditionType):
     label: ClassCondition | None = None
     semantic: SemanticMapCondition | None = None
 
-    SLOTS: ClassVar[dict[type, str]] = {
+    SLOTS: ClassVar[dict[type[ConditionType], str]] = {
         TextCondition: "text",
         ClassCondition: "label",
         SemanticMapCondition: "semantic",

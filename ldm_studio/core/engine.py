@@ -1,8 +1,9 @@
 """Load a model folder into its family and run requests on it: the CLI and the Qt worker's API.
 
-`Engine` holds at most one loaded model (models are large); loading warms the U-Net up, since
-the first call after loading measured 4× a normal one and would otherwise land on the first
-request's first step.
+`Engine` holds at most one loaded model (models are large). Loading does not warm the U-Net
+up by default: a warm-up call only moves the first call's extra cost to load time and adds
+its own, so load → first image measured slower with it (demo model 1.17×, real LDM-256 size
+8.28 s against 7.59 s; `python bench/run.py open`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ldm_studio.core.previews import PreviewPolicy, to_uint8
 from ldm_studio.core.requests import GenerationRequest, SamplerSettings
 from ldm_studio.core.resume import ResumePoint
 from ldm_studio.core.sampling import Denoising, StepEvent
+from ldm_studio.core.threads import ThreadPlan, plan_threads
 
 StepFn = Callable[[StepEvent], None]
 
@@ -53,18 +55,24 @@ class GenerationResult:
 class Engine:
     """One loaded model on one device; `generate` runs a request to finished images."""
 
-    def __init__(self, choice: DeviceChoice | None = None) -> None:
+    def __init__(self, choice: DeviceChoice | None = None, threads: ThreadPlan | None = None) -> None:
         self.choice = choice or choose_device()
+        self.threads = threads or plan_threads()  # headless unless the window says otherwise
         self.model: LatentDiffusionModel | None = None
         self._prepared_thread: int | None = None
 
     def prepare_thread(self) -> None:
         """Per-thread torch settings; call from the thread that samples (done lazily too)."""
         if self._prepared_thread != threading.get_ident():
-            prepare_thread(self.choice)
+            prepare_thread(self.choice, self.threads)
             self._prepared_thread = threading.get_ident()
 
-    def load(self, path: str | Path, progress: ProgressFn | None = None, warm_up: bool = True) -> LatentDiffusionModel:
+    def set_threads(self, plan: ThreadPlan) -> None:
+        """Use `plan` from the next load or job on (the sampling thread re-applies it then)."""
+        self.threads = plan
+        self._prepared_thread = None
+
+    def load(self, path: str | Path, progress: ProgressFn | None = None, warm_up: bool = False) -> LatentDiffusionModel:
         self.prepare_thread()
         self.model = None  # free the old model before loading the next
         model = load_model(path, self.choice, progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ def file_lock(path: Path, timeout: float = 60.0) -> Iterator[None]:
         os.close(fd)
 
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows CI
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows CI (a check mypy understands)
     import msvcrt
 
     def _try_lock(fd: int) -> bool:

@@ -55,6 +55,7 @@ def open_map_image(path: str | Path, label_set: str, fallback: int = 0) -> Opene
         indices, off_palette = snap_to_palette(rgb, source)
     else:
         source = _palette_set(pixels.palette, target)
+    assert indices is not None  # read_map_pixels sets exactly one of indices and rgb
     check_shape(file, indices)
     check_indices(file, indices, source)
     untranslated: dict[str, int] = {}

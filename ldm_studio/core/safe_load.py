@@ -145,8 +145,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if kind == "safetensors":
         return Checkpoint(file, read_safetensors(file), method="safetensors")
     try:
+        replaced: list[str] = []
         data = torch.load(file, map_location="cpu", weights_only=True, mmap=kind == "zip")
-        method, replaced = "weights_only", []
+        method = "weights_only"
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower() and "weights_only" not in str(exc).lower():
             raise CheckpointError(file, f"is not a readable checkpoint ({_first_line(exc)})") from None

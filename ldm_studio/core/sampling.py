@@ -6,6 +6,10 @@ optional preview), checks the cancel flag, and runs classifier-free guidance as 
 so is every later random draw of an ancestral sampler, so image i does not depend on the
 batch size or on the device. An image-to-image start (`request.init`) enters through
 `img2img.start` and, with a mask, `Start.blend` after each step.
+
+On a GPU the loop never waits for the device except where a result is needed: timesteps
+stay on the host for the scheduler (the U-Net gets them moved once, before the loop), and
+previews are copied without blocking (`previews.PreviewPolicy`). It runs in inference mode.
 """
 
 from __future__ import annotations
@@ -88,12 +92,13 @@ class Denoising:
         self.latents: torch.Tensor | None = None
         self.steps = 0
 
+    @torch.inference_mode()
     def __iter__(self) -> Iterator[StepEvent]:
         model, request, cancel, preview, resume = self.model, self.request, self.cancel, self.preview, self.resume
         settings = request.settings
         request.check_for(model.info)
         scheduler = make_scheduler(settings.sampler, model.scheduler_config)
-        set_timesteps(scheduler, settings.steps, model.device)
+        set_timesteps(scheduler, settings.steps, "cpu")  # host timesteps: no device read per step
 
         guided = uses_guidance(model, request)
         conditioning = model.encode(request.condition, settings.batch_size, guided, request)
@@ -107,6 +112,7 @@ class Denoising:
         begin = img2img.start(model, scheduler, request, noise)
         timesteps = begin.timesteps
         total = len(timesteps)
+        unet_timesteps = timesteps.to(model.device)  # one transfer for the whole loop
         if resume is None:
             latents, first = begin.latents, 0
         else:
@@ -121,7 +127,7 @@ class Denoising:
                 raise Cancelled(index)
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            noise_pred = _predict(model, model_input, t, cond_batch, guided, settings.batch_size)
+            noise_pred = _predict(model, model_input, unet_timesteps[index], cond_batch, guided, settings.batch_size)
             if guided:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + settings.guidance * (cond - uncond)
@@ -193,8 +199,7 @@ def _step_kwargs(scheduler, eta: float, generators: list[torch.Generator]) -> di
 
 def _x0_from_noise(scheduler, x_t: torch.Tensor, model_output: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """x0 for schedulers that do not report it (PLMS, DPM-Solver, UniPC: all work in ᾱ space)."""
-    alphas = scheduler.alphas_cumprod.to(x_t.device)
-    a = alphas[int(t)].to(x_t.dtype)
+    a = scheduler.alphas_cumprod[int(t)].to(x_t.dtype)  # a host scalar: nothing copied to the device
     kind = scheduler.config.get("prediction_type", "epsilon")
     if kind == "v_prediction":
         return a.sqrt() * x_t - (1 - a).sqrt() * model_output

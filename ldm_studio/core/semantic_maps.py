@@ -75,7 +75,11 @@ def read_map_file(path: str | Path, label_set: str | LabelSet = "coco-stuff-182"
     pixels = read_map_pixels(file)
     if pixels.format in LOSSY_FORMATS:  # strict: even exact-looking colours may have moved
         raise FileFormatError(file, LOSSY_MESSAGE % pixels.format)
-    indices = pixels.indices if pixels.rgb is None else _from_colours(file, pixels.rgb, labels)
+    if pixels.rgb is not None:
+        indices = _from_colours(file, pixels.rgb, labels)
+    else:
+        assert pixels.indices is not None  # read_map_pixels sets exactly one of indices and rgb
+        indices = pixels.indices
     check_shape(file, indices)
     check_indices(file, indices, labels)
     return indices
@@ -131,7 +135,7 @@ def write_map_file(
     image = Image.frombytes("P", (data.shape[1], data.shape[0]), data.tobytes())
     if labels.has_palette:
         image.putpalette(labels.palette().reshape(-1).tolist())
-    target = path if hasattr(path, "write") else Path(path)  # a binary file object works too
+    target = Path(path) if isinstance(path, (str, Path)) else path  # a binary file object works too
     image.save(target, format="PNG")
     return target
 

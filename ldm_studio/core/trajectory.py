@@ -149,7 +149,7 @@ class Trajectory:
         for s in prefix:
             cut = slice(image, image + 1)
             thumb = s.thumbnail[cut].copy() if s.thumbnail is not None else None
-            if s.has_tensors and self.keep_tensors:
+            if s.latents is not None and s.x0 is not None and self.keep_tensors:  # has_tensors (kept together)
                 kept.append(
                     KeptStep(
                         s.index,
@@ -204,7 +204,7 @@ class Trajectory:
         `fresh_noise` leaves the generators unrestored (an ancestral sampler then draws new noise).
         """
         kept = self.step(step)
-        if not kept.has_tensors:
+        if kept.latents is None:  # not has_tensors
             raise RequestError("branch step", f"step {step + 1} of job {self.key} is no longer kept (memory budget)")
         if kept.scheduler is None:
             raise RequestError("branch step", f"step {step + 1} of job {self.key} was copied from its parent")

@@ -25,7 +25,7 @@ def apply_attention_heads(model: Any) -> None:
     for name, count in heads.items():
         attn = modules.get(name)
         inner = getattr(attn, "inner_dim", None)
-        if inner is None or not isinstance(count, int) or count <= 0 or inner % count:
+        if attn is None or inner is None or not isinstance(count, int) or count <= 0 or inner % count:
             raise ValueError(f"unet config {HEADS_KEY}: {name!r} cannot have {count!r} heads")
         attn.heads = count
         attn.sliceable_head_dim = count

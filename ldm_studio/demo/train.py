@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ldm_studio.core.threads import apply_threads, check_threads, plan_threads
 from ldm_studio.demo.stages import encode_dataset, train_autoencoder, train_unet
 from ldm_studio.demo.training_state import LossLog, TrainConfig, pick_device
 
@@ -26,14 +27,17 @@ def train(config: TrainConfig) -> Path:
     from ldm_studio.demo.plot import plot_losses
 
     torch.set_flush_denormal(True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    plan = plan_threads(check_threads(config.threads))
+    apply_threads(plan)
     device = pick_device(config.device)
     work = config.work_dir()
     work.mkdir(parents=True, exist_ok=True)
     log = LossLog(work / "losses.csv")
     budget = config.minutes * 60.0
-    print(f"train-demo: device {device}, budget {config.minutes:g} min, work folder {work}", file=sys.stderr)
+    print(
+        f"train-demo: device {device}, {plan.count} CPU thread(s), budget {config.minutes:g} min, work folder {work}",
+        file=sys.stderr,
+    )
 
     vae_result = train_autoencoder(config, device, work, log, budget * config.vae_share)
     data = encode_dataset(config, device, work)

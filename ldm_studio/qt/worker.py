@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
@@ -20,7 +20,14 @@ from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.memory import sample_with_retry
 from ldm_studio.core.model_hash import model_hash
-from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
+from ldm_studio.core.previews import (
+    ChannelPreview,
+    PreviewPolicy,
+    ProjectionFit,
+    cached_linear_preview,
+    decode_preview,
+    keep_fitted,
+)
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
 from ldm_studio.core.trajectory import Trajectory, TrajectoryStore, branch_recipe, branch_resume, image_sha256
@@ -73,6 +80,8 @@ class EngineWorker(QObject):
     batch_finished = Signal(int, object)  # job, BatchReport (also when cancelled part-way)
     step_decoded = Signal(int, int, object)  # job, kept step, QImage grid of its x0 fully decoded
     step_decode_failed = Signal(int, int, str)  # job, kept step, why
+    projection_fitted = Signal()  # the cheap preview's projection is fitted (previews were false-colour)
+    _fit_more = Signal()  # queued to itself: the next piece of the fit runs after the jobs already sent
 
     def __init__(self, engine: Engine, mailbox: PreviewMailbox, trajectories: TrajectoryStore | None = None) -> None:
         super().__init__()
@@ -80,6 +89,9 @@ class EngineWorker(QObject):
         self.mailbox = mailbox
         self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
+        self._fit: ProjectionFit | None = None
+        self._fit_queued = False  # one piece in the queue at a time, however often a model is opened
+        self._fit_more.connect(self._fit_next, Qt.ConnectionType.QueuedConnection)
 
     @Slot()
     def prepare_thread(self) -> None:
@@ -88,11 +100,12 @@ class EngineWorker(QObject):
 
     @Slot(str)
     def load_model(self, path: str) -> None:
+        self._fit = None  # a fit in progress belongs to the model being replaced
         try:
             model = self.engine.load(Path(path))
-            # Fit (or read) the cheap preview projection now, so the first request's first
-            # preview does not pay for it.
-            self._projection = linear_preview_for(model)
+            # The cheap preview's projection, when cached; otherwise it is fitted piece by piece
+            # after `model_loaded`, between jobs, and previews are false-colour until then.
+            self._projection = cached_linear_preview(model)
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return
@@ -101,6 +114,38 @@ class EngineWorker(QObject):
             self.model_failed.emit(f"{path}: {type(exc).__name__}: {exc}")
             return
         self.model_loaded.emit(model.info)
+        if self._projection is None:
+            self._projection = ChannelPreview()
+            self._fit = ProjectionFit(model)
+            self._queue_fit()
+
+    def _queue_fit(self) -> None:
+        if not self._fit_queued:
+            self._fit_queued = True
+            self._fit_more.emit()
+
+    @Slot()
+    def _fit_next(self) -> None:
+        """One piece of the projection fit; queues the next behind whatever was sent meanwhile."""
+        self._fit_queued = False
+        fit = self._fit
+        if fit is None or fit.model is not self.engine.model:
+            return
+        started = time.perf_counter()
+        try:
+            if not fit.step():
+                self._queue_fit()
+                return
+            projection = keep_fitted(fit.model, fit.result())
+        except Exception:  # the false-colour preview stays; sampling is unaffected
+            log.exception("fitting the preview projection of %s failed", fit.model.info.path)
+            self._fit = None
+            return
+        self._fit = None
+        self._projection = projection
+        seconds = time.perf_counter() - started
+        log.info("preview projection fitted for %s (last piece %.2f s)", fit.model.info.path, seconds)
+        self.projection_fitted.emit()
 
     def _start(self, job: Job | BatchJob) -> bool:
         """Report the job cancelled (before it began) or impossible (no model), or started."""

@@ -197,7 +197,7 @@ class ClassPicker(QWidget):
 
     def set_model(self, info: ModelInfo | None, optional: bool) -> None:
         if info is not None:
-            self.set_labels(info.class_names, info.num_classes)
+            self.set_labels(getattr(info, "class_names", None), getattr(info, "num_classes", None))
 
     def image_count(self) -> int | None:
         return len(self._order) if len(self._order) > 1 else None

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from superqt import QCollapsible
 
 from ldm_studio.core.demo_model import demo_model_path
+from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.families.registry import get_family
 from ldm_studio.core.image_inputs import SuperResCondition
@@ -50,6 +51,7 @@ from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
+from ldm_studio.widgets.threads_setting import install_threads_action, window_threads
 from ldm_studio.widgets.timeline import install_timeline
 from ldm_studio.widgets.welcome import WelcomePanel
 
@@ -79,7 +81,7 @@ class MainWindow(QMainWindow):
         self.batch_dialog: BatchDialog | None = None
         self.settings = settings or SettingsStore()
         self.settings.load()
-        self.controller = controller or EngineController(parent=self)
+        self.controller = controller or EngineController(Engine(threads=window_threads(self.settings)), parent=self)
         self.requests: dict[int, GenerationRequest] = {}
         self.result_files: list[str] = []
         self.last_error = ""
@@ -206,6 +208,7 @@ class MainWindow(QMainWindow):
         run_menu.addAction(self.decode_action)
         run_menu.addSeparator()
         run_menu.addAction(self.batch_action)
+        self.threads_action = install_threads_action(self, run_menu, self.settings, self.controller.engine)
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.fit_action)
         view_menu.addAction(self.actual_action)
@@ -566,7 +569,7 @@ class MainWindow(QMainWindow):
 
     def show_models(self) -> ModelsDialog:
         """The Models dialog (a fresh one after the last was closed: its thread ends with it)."""
-        if self.models_dialog is None or not self.models_dialog.thread.is_running:
+        if self.models_dialog is None or not self.models_dialog.worker_thread.is_running:
             self.models_dialog = ModelsDialog(self, in_use=self._loaded_model_folder)
             self.models_dialog.model_installed.connect(self._on_model_installed)
             self.models_dialog.models_changed.connect(self.model_picker.refresh)

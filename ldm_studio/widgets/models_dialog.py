@@ -110,8 +110,8 @@ class ModelsDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.table.itemSelectionChanged.connect(self._sync_buttons)
 
-        self.thread = ManagerThread(self)
-        self.thread.connect_reports(
+        self.worker_thread = ManagerThread(self)
+        self.worker_thread.connect_reports(
             self._on_listed, self._on_progress, self._on_done, self._on_failed, self._on_cancelled
         )
         self.refresh()
@@ -203,7 +203,7 @@ class ModelsDialog(QDialog):
             self.progress_label.setText(text)
         self.cancel_button.setEnabled(task.kind in ("download", "import", "verify"))
         self._sync_buttons()
-        self.thread.submit(task)
+        self.worker_thread.submit(task)
 
     def _end_task(self) -> ManagerTask | None:
         task, self.task = self.task, None
@@ -303,7 +303,7 @@ class ModelsDialog(QDialog):
 
     def shutdown(self) -> bool:
         """Cancel what runs and stop the dialog's thread."""
-        return self.thread.stop()
+        return self.worker_thread.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

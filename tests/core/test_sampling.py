@@ -176,3 +176,33 @@ def test_low_memory_decode_matches_and_is_the_out_of_memory_retry(text_engine, m
     monkeypatch.setattr(model, "decode", fails_once)
     assert torch.equal(text_engine.decode(latents), low)
     assert calls == [False, True]
+
+
+def test_loop_runs_in_inference_mode_with_host_timesteps(text_engine, monkeypatch):
+    """No per-step device reads: the scheduler's timesteps stay on the host, the U-Net's are moved once."""
+    from ldm_studio.core import sampling
+
+    asked = []
+    real = sampling.set_timesteps
+    monkeypatch.setattr(sampling, "set_timesteps", lambda s, n, device=None: asked.append(device) or real(s, n, device))
+    request = GenerationRequest(TextCondition("a cat"), SamplerSettings(steps=2, width=64, height=64, seed=1))
+    events = list(sampling.denoise(text_engine.model, request))
+    assert asked == ["cpu"]
+    assert all(e.latents.is_inference() and isinstance(e.timestep, float) for e in events)
+    assert not torch.is_inference_mode_enabled()  # not leaked to the caller between steps
+
+
+def test_device_previews_hand_out_the_newest_landed_copy_without_waiting():
+    class Copy:
+        def __init__(self, value, landed):
+            self.host, self.landed = torch.full((1,), value), landed
+
+        def ready(self):
+            return self.landed
+
+    policy = PreviewPolicy("cheap")
+    policy._pending = [Copy(1, True), Copy(2, True), Copy(3, False)]
+    assert policy._latest_landed().tolist() == [2]  # 1 is older than 2: dropped
+    assert policy._latest_landed() is None  # 3 has not landed: nothing, and no wait
+    policy._pending[0].landed = True
+    assert policy._latest_landed().tolist() == [3] and policy._pending == []

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThread
 from qt_helpers import LOAD_TIMEOUT_MS, make_window
 
 from ldm_studio.core.manager import read_index
@@ -65,7 +65,18 @@ def test_lists_the_catalogue_and_an_import_appears_in_the_picker(qtbot, tmp_path
     dialog.confirm_remove()
     assert "loaded in the window" in dialog.message.text() and Path(folder).is_dir()
     window.close()
-    assert not dialog.thread.is_running
+    assert not dialog.worker_thread.is_running
+
+
+def test_the_worker_thread_leaves_qobject_thread_alone(qtbot, no_demo):
+    """`thread()` stays QObject's (Qt calls it); the dialog's manager worker is `worker_thread`."""
+    window = make_window(qtbot)
+    dialog = window.show_models()
+    listed(qtbot, dialog)
+    assert isinstance(dialog.thread(), QThread) and dialog.thread() == QThread.currentThread()
+    assert dialog.worker_thread.is_running
+    window.close()
+    assert not dialog.worker_thread.is_running
 
 
 @pytest.fixture

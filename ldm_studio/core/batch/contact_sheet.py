@@ -75,7 +75,7 @@ def _cell_side(file: Path) -> int:
 
 
 def _thumb(file: Path, side: int) -> Image.Image:
-    with Image.open(file) as image:
-        image = image.convert("RGB")
+    with Image.open(file) as opened:
+        image = opened.convert("RGB")
         resample = Image.Resampling.NEAREST if image.width < side else Image.Resampling.LANCZOS
         return image.resize((side, round(side * image.height / image.width)), resample)

@@ -86,7 +86,9 @@ class ClassConditionalModel(LatentDiffusionModel):
         cond = ConditionTensors(context=self.embed(ids))
         uncond = None
         if guided:
-            uncond = ConditionTensors(context=self.embed([self.info.null_class] * batch_size))
+            null = self.info.null_class
+            assert null is not None, "guidance needs has_unconditional (a null_class)"
+            uncond = ConditionTensors(context=self.embed([null] * batch_size))
         return Conditioning(cond, uncond)
 
 

@@ -136,9 +136,15 @@ class MultiConditionModel(LatentDiffusionModel):
         cond = self._tensors(text, classes, self.map_features(label_map, s.height, s.width), batch_size)
         uncond = None
         if guided:
-            nulls = [self.info.null_class] * batch_size
+            nulls = [self._null_class] * batch_size
             uncond = self._tensors(negative, nulls, self.map_features(None, s.height, s.width), batch_size)
         return Conditioning(cond, uncond)
+
+    @property
+    def _null_class(self) -> int:
+        null = self.info.null_class
+        assert null is not None, "load() refuses a model without null_class"
+        return null
 
     def _tensors(self, text: str, classes: list[int], features: torch.Tensor, batch_size: int) -> ConditionTensors:
         tokens = self.embed_text(text).expand(batch_size, -1, -1)
@@ -147,7 +153,7 @@ class MultiConditionModel(LatentDiffusionModel):
 
     def _class_ids(self, label: ClassCondition | None, batch_size: int) -> list[int]:
         if label is None:
-            return [self.info.null_class] * batch_size
+            return [self._null_class] * batch_size
         ids = list(label.for_batch(batch_size))
         if len(ids) != batch_size:
             raise RequestError("class", f"{len(label.class_ids)} classes for a batch of {batch_size}")

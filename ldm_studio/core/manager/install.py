@@ -120,8 +120,10 @@ def _install_original(entry: CatalogueEntry, tracker: ProgressTracker) -> Instal
         for remote in entry.downloads:
             if remote.unpack == "zip":
                 unpack_zip(fetched[remote.save_as], unpacked, tracker)
-        checkpoint = fetched.get(entry.checkpoint or "") or find_member(unpacked, entry.checkpoint, CHECKPOINT_SUFFIXES)
-        config = fetched.get(entry.config or "") or find_member(unpacked, entry.config, CONFIG_SUFFIXES)
+        ckpt_name, config_name = entry.checkpoint, entry.config
+        assert ckpt_name is not None and config_name is not None  # the catalogue requires both for an original
+        checkpoint = fetched.get(ckpt_name) or find_member(unpacked, ckpt_name, CHECKPOINT_SUFFIXES)
+        config = fetched.get(config_name) or find_member(unpacked, config_name, CONFIG_SUFFIXES)
         out = staging / entry.name
         tokenizer = fetched.get(entry.tokenizer) if entry.tokenizer else None
         _convert(checkpoint, config, out, entry.title, tracker, tokenizer)

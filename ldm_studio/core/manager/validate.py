@@ -36,6 +36,7 @@ class InvalidModel(ModelFolderError):
 
 def check_model_folder(folder: Path, shapes: bool = True) -> tuple[ModelInfo | None, list[str]]:
     """(info or None, problems). No problems means the folder can be installed and loaded."""
+    first: str | None  # read_model_info's error, if it failed
     try:
         info = read_model_info(folder)
     except ModelFolderError as exc:
