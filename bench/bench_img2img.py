@@ -17,13 +17,14 @@ STEPS = 20
 SIZE = 128
 
 
-def run() -> dict[str, object]:
-    engine = bench_engine()
-    settings = SamplerSettings(sampler="ddim", steps=STEPS, guidance=5.0, width=SIZE, height=SIZE, seed=1)
+def run(smoke: bool = False) -> dict[str, object]:
+    engine = bench_engine(32 if smoke else 64)
+    steps, size = (2, 64) if smoke else (STEPS, SIZE)
+    settings = SamplerSettings(sampler="ddim", steps=steps, guidance=5.0, width=size, height=size, seed=1)
     condition = TextCondition("a red cat on a beach")
     picture = engine.generate(GenerationRequest(condition, settings)).images[0]
-    mask = np.zeros((SIZE, SIZE), dtype=bool)
-    mask[:, SIZE // 2 :] = True
+    mask = np.zeros((size, size), dtype=bool)
+    mask[:, size // 2 :] = True
     full = GenerationRequest(condition, settings)
     half = GenerationRequest(condition, settings, InitImage(picture, 0.5))
     masked = GenerationRequest(condition, settings, InitImage(picture, 0.5, mask))
@@ -32,7 +33,8 @@ def run() -> dict[str, object]:
             "full": lambda: engine.generate(full),
             "img2img": lambda: engine.generate(half),
             "masked": lambda: engine.generate(masked),
-        }
+        },
+        rounds=1 if smoke else 7,
     )
     return {
         "img2img_strength_0.5_vs_full_ratio": times["img2img"] / times["full"],
