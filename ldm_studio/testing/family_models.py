@@ -46,6 +46,37 @@ def _map_file(folder: Path, size: int = 16) -> Path:
     return path
 
 
+def _picture(folder: Path, name: str, size: int, seed: int = 0) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    path = folder / name
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _mask(folder: Path, size: int) -> Path:
+    from PIL import Image
+
+    mask = np.zeros((size, size), dtype=np.uint8)
+    mask[:, size // 2 :] = 255  # repaint the right half
+    path = folder / "mask.png"
+    Image.fromarray(mask).save(path)
+    return path
+
+
+def _write_superres(folder: Path) -> Path:
+    from ldm_studio.testing.tiny_models import write_superres_model
+
+    return write_superres_model(folder)
+
+
+def _write_inpaint(folder: Path) -> Path:
+    from ldm_studio.testing.tiny_models import write_inpaint_model
+
+    return write_inpaint_model(folder)
+
+
 def _write_text(folder: Path) -> Path:
     from ldm_studio.testing.tiny_models import write_text_model
 
@@ -97,6 +128,15 @@ tiny_family(
         "multi",
         write_multi_model,
         lambda scratch: {"prompt": "a sandy beach", "class": ["beach"], "map": _map_file(scratch)},
+        32,
+    )
+)
+tiny_family(TinyFamily("superres", _write_superres, lambda scratch: {"image": _picture(scratch, "low.png", 8)}, 32))
+tiny_family(
+    TinyFamily(
+        "inpaint",
+        _write_inpaint,
+        lambda scratch: {"image": _picture(scratch, "photo.png", 32), "mask": _mask(scratch, 32)},
         32,
     )
 )

@@ -295,7 +295,7 @@ def _check_architecture(
         hook.check(config, u)
     extra = hook.concat_channels(config, a)
     if u.in_channels != a.embed_dim + extra:
-        what = f"latent {a.embed_dim} + {extra} conditioning channels" if extra else f"the latent's {a.embed_dim}"
+        what = f"latent + {hook.concat_name} = {a.embed_dim + extra}" if extra else f"the latent's {a.embed_dim}"
         raise ConversionError(file, f"the U-Net takes {u.in_channels} channels, expected {what}")
 
 

@@ -27,7 +27,7 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import load_unet
-from ldm_studio.core.families.registry import FamilySpec, register
+from ldm_studio.core.families.registry import ConverterHook, FamilySpec, register
 from ldm_studio.core.image_inputs import InpaintCondition
 from ldm_studio.core.img2img import composite, image_tensor, mask_tensor, resized_mask, resized_pixels
 from ldm_studio.core.model_folder import Defaults, ModelInfo
@@ -98,5 +98,11 @@ SPEC = register(
         conditions=(InpaintCondition,),
         components=("unet", "scheduler"),
         defaults=Defaults(sampler="ddim", steps=50, guidance=1.0, eta=0.0),  # scripts/inpaint.py: 50 DDIM, eta 0
+        # inpainting_big: the first stage's encoding of the masked image, plus the mask, concatenated
+        converter=ConverterHook(
+            cond_stages=(("__is_first_stage__", "concat"),),
+            concat_channels=lambda _config, first_stage: first_stage.embed_dim + 1,
+            concat_name="masked-image latent + mask",
+        ),
     )
 )

@@ -155,6 +155,7 @@ SPEC = register(
         converter=ConverterHook(
             cond_stages=(("ldm.modules.encoders.modules.SpatialRescaler", "concat"),),
             concat_channels=_map_channels,
+            concat_name="map",
             check=_check_original,
             convert_cond_stage=_convert_rescaler,
         ),

@@ -24,7 +24,7 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.loading import load_unet
-from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
 from ldm_studio.core.image_inputs import SuperResCondition
 from ldm_studio.core.img2img import image_tensor, resized_pixels
 from ldm_studio.core.model_folder import Defaults, ModelInfo
@@ -85,6 +85,12 @@ SPEC = register(
         # pipeline never applies it: the model samples unscaled VQ latents. Use 1.0.
         diffusers=(
             DiffusersLayout("LDMSuperResolutionPipeline", Defaults("ddim", 100, 1.0, 0.0), scale_factor=1.0),
+        ),
+        # bsr_sr: the low-resolution image itself is the conditioning (cond_stage torch.nn.Identity)
+        converter=ConverterHook(
+            cond_stages=(("torch.nn.Identity", "concat"),),
+            concat_channels=lambda _config, first_stage: first_stage.in_channels,
+            concat_name="image",
         ),
     )
 )

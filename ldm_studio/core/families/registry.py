@@ -66,6 +66,7 @@ class ConverterHook:
     cond_stages: tuple[tuple[str | None, str | None], ...]
     cross_attention: bool = False
     concat_channels: Callable[[Any, Any], int] = lambda _config, _first_stage: 0
+    concat_name: str = "conditioning"  # what the concatenated channels are, for messages
     check: Callable[[Any, Any], None] | None = None
     convert_cond_stage: Callable[[Any, dict[str, Any], Path, Any], CondStageResult] | None = None
     needs_tokenizer: bool = False
