@@ -34,7 +34,7 @@ def write_clip_tokenizer(folder: Path, pad: str = EOS) -> CLIPTokenizer:
     vocab: list[str] = letters + [c + "</w>" for c in letters]
     merges: list[tuple[str, str]] = []
     for word in WORDS:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        pieces = [*word[:-1], word[-1] + "</w>"]
         left = pieces[0]
         for right in pieces[1:]:
             merge = (left, right)
