@@ -6,7 +6,15 @@ Importing this package registers the built-in families; the rest of the code ask
 
 from __future__ import annotations
 
-from ldm_studio.core.families import ldm_class, ldm_multi, ldm_semantic, ldm_text, ldm_uncond, sd  # noqa: F401 - they register
+from ldm_studio.core.families import (  # noqa: F401 - they register
+    ldm_class,
+    ldm_multi,
+    ldm_semantic,
+    ldm_text,
+    ldm_uncond,
+    sd,
+    sdxl,
+)
 from ldm_studio.core.families.base import LatentDiffusionModel
 from ldm_studio.core.families.registry import FamilySpec, families, get_family
 
