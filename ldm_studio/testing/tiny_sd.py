@@ -223,3 +223,60 @@ def diffusers_sdxl_pipeline(model, sampler: str) -> StableDiffusionXLPipeline:
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# --- single-file checkpoints in the original layout ----------------------------------------------
+
+
+def write_sd_single_file(root: Path, seed: int = 0, suffix: str = ".safetensors") -> tuple[Path, Path]:
+    """A tiny SD 1.x checkpoint in the original LDM key layout, and the same model as a diffusers repo.
+
+    The U-Net and KL autoencoder are CompVis' own layout (`compvis_checkpoints`, the text LDM's,
+    which SD 1.x shares); the text encoder is Hugging Face CLIP under `cond_stage_model.transformer.`
+    as SD 1.x's FrozenCLIPEmbedder saves it. The repo form is made by LDM Studio's own CompVis
+    converter for the U-Net/autoencoder, so the two forms come from two independent converters.
+    Returns (checkpoint file, diffusers repo).
+    """
+    from transformers import BertTokenizer
+
+    from ldm_studio.core.convert.converter import convert_checkpoint
+    from ldm_studio.testing import compvis_checkpoints as cc
+    from ldm_studio.testing.tiny_models import write_vocab
+
+    bert_vocab = root / "bert-tokenizer"
+    bert_vocab.mkdir(parents=True, exist_ok=True)
+    vocab_size = len(BertTokenizer(str(write_vocab(bert_vocab / "vocab.txt"))))
+    config = cc.text_config(vocab_size=vocab_size, context=32)
+    config_path, ckpt = cc.write_original(root / "compvis", config, seed=seed, ema=False)
+    converted = convert_checkpoint(config_path, ckpt, root / "converted", tokenizer=bert_vocab).info.path
+
+    repo = root / "repo"
+    tokenizer = write_clip_tokenizer(repo / "tokenizer")
+    text_encoder = tiny_clip(tokenizer, seed + 1, 32)
+    unet = UNet2DConditionModel.from_pretrained(converted / "unet")
+    vae = AutoencoderKL.from_pretrained(converted / "vae")
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=sd_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(repo)
+
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    state = {k: v for k, v in state.items() if not k.startswith("cond_stage_model.")}
+    # as FrozenCLIPEmbedder saved it (transformers 4 names: text_model.…)
+    clip = {k if k.startswith("text_model.") else f"text_model.{k}": v for k, v in text_encoder.state_dict().items()}
+    state.update({f"cond_stage_model.transformer.{k}": v for k, v in clip.items()})
+    file = root / f"tiny-sd15{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.items()}, str(file))
+    else:
+        torch.save({"state_dict": state, "global_step": 1}, file)
+    return file, repo
