@@ -107,3 +107,31 @@ def test_negative_is_padded_to_the_prompts_chunk_count(sd_model):
     assert conditioning.cond.context.shape == conditioning.uncond.context.shape == (1, 154, 32)
     empty = sd_model.text.encode_chunk(sd_model.text.empty_chunk()).context
     assert torch.equal(conditioning.cond.context[:, 77:], empty)
+
+
+@pytest.mark.parametrize("sampler", ["lcm", "euler_trailing", "euler_a_trailing"])
+def test_few_step_samplers_equal_the_pipeline(sd_model, sampler):
+    req = make_request("a red cat on a beach", guidance=1.0, sampler=sampler, steps=4)
+    assert (sample(sd_model, req) - reference(sd_model, req, "a red cat on a beach", None)).abs().max() <= 1e-4
+
+
+def test_trailing_spacing_starts_at_the_last_training_step(sd_model):
+    from ldm_studio.core.samplers import make_scheduler
+
+    scheduler = make_scheduler("euler_trailing", sd_model.scheduler_config)
+    scheduler.set_timesteps(4)
+    assert scheduler.timesteps[0].item() == 999
+    leading = make_scheduler("euler", sd_model.scheduler_config)
+    leading.set_timesteps(4)
+    assert leading.timesteps[0].item() < 999
+
+
+def test_model_settings_the_scheduler_knows_are_kept():
+    """rescale_betas_zero_snr (SD 2.x-style zero-terminal-SNR configs) reaches Euler; DDIM-only keys do not."""
+    from ldm_studio.core.samplers import make_scheduler
+
+    config = {"beta_schedule": "scaled_linear", "rescale_betas_zero_snr": True, "clip_sample": False}
+    euler = make_scheduler("euler", config)
+    assert euler.config.rescale_betas_zero_snr is True
+    assert "clip_sample" not in euler.config
+    assert make_scheduler("ddim", config).config.rescale_betas_zero_snr is True
