@@ -135,3 +135,29 @@ def test_model_settings_the_scheduler_knows_are_kept():
     assert euler.config.rescale_betas_zero_snr is True
     assert "clip_sample" not in euler.config
     assert make_scheduler("ddim", config).config.rescale_betas_zero_snr is True
+
+
+def test_catalogue_has_the_stable_diffusion_models_with_their_settings():
+    from ldm_studio.core.catalogue import load_catalogue
+
+    cat = load_catalogue()
+    expected = {
+        "stable-diffusion-v1-5": ("sd", "stable-diffusion-v1-5/stable-diffusion-v1-5", 25),
+        "sd-turbo": ("sd", "stabilityai/sd-turbo", 1),
+        "sdxl-base-1.0": ("sdxl", "stabilityai/stable-diffusion-xl-base-1.0", 30),
+        "sdxl-turbo": ("sdxl", "stabilityai/sdxl-turbo", 1),
+    }
+    for name, (family, repo, steps) in expected.items():
+        entry = cat[name]
+        assert (entry.family, entry.repo_id, entry.recommended["steps"]) == (family, repo, steps)
+        assert entry.license and entry.license_note and entry.size_note
+
+
+def test_catalogue_rejects_an_unknown_recommended_sampler():
+    from ldm_studio.core.catalogue import parse_catalogue
+    from ldm_studio.core.errors import FileFormatError
+
+    item = {"name": "x", "family": "sd", "recommended": {"sampler": "warp", "steps": 4, "guidance": 1.0}}
+    item["source"] = {"type": "hub", "repo_id": "a/b"}
+    with pytest.raises(FileFormatError, match=r"recommended\.sampler 'warp'"):
+        parse_catalogue({"models": [item]}, "test.json")

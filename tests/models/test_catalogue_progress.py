@@ -20,6 +20,10 @@ def test_builtin_catalogue_has_the_real_ldms():
         "cin256-v2": "class",
         "semantic-synthesis-256": "semantic",
         "semantic-synthesis-512": "semantic",
+        "stable-diffusion-v1-5": "sd",
+        "sd-turbo": "sd",
+        "sdxl-base-1.0": "sdxl",
+        "sdxl-turbo": "sdxl",
     }
     assert cat["ldm-celebahq-256"].repo_id == "CompVis/ldm-celebahq-256"
     assert cat["cin256-v2"].downloads[0].url.endswith("/latent-diffusion/nitro/cin/model.ckpt")
