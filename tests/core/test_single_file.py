@@ -79,3 +79,10 @@ def test_a_file_of_another_shape_fails_in_one_line_naming_it(tiny_file):
     with pytest.raises(CheckpointError) as err:
         load_single_file(file)  # the shipped SD 1.x config: real sizes, not the tiny ones
     assert str(file) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_import_without_config_detects_the_architecture_and_names_the_file(tiny_file):
+    file, _ = tiny_file
+    with pytest.raises(CheckpointError) as err:
+        import_model(file, name="tiny-detected")  # detected as SD 1.x; the real-size configs do not fit it
+    assert str(file) in str(err.value) and "Stable Diffusion 1.x" in str(err.value)
