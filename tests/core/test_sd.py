@@ -161,3 +161,23 @@ def test_catalogue_rejects_an_unknown_recommended_sampler():
     item["source"] = {"type": "hub", "repo_id": "a/b"}
     with pytest.raises(FileFormatError, match=r"recommended\.sampler 'warp'"):
         parse_catalogue({"models": [item]}, "test.json")
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "sampler"),
+    [("EulerDiscreteScheduler", "euler_trailing"), ("EulerAncestralDiscreteScheduler", "euler_a_trailing")],
+)
+def test_a_few_step_repo_gets_few_step_defaults(sd_model, tmp_path, scheduler, sampler):
+    """SD-Turbo-like repos ship trailing spacing: their defaults are few steps with guidance off."""
+    import json
+    import shutil
+
+    folder = tmp_path / "turbo"
+    shutil.copytree(sd_model.info.path, folder)
+    file = folder / "scheduler" / "scheduler_config.json"
+    config = json.loads(file.read_text())
+    config.update(_class_name=scheduler, timestep_spacing="trailing")
+    file.write_text(json.dumps(config))
+    defaults = read_model_info(folder).defaults
+    assert (defaults.sampler, defaults.steps, defaults.guidance) == (sampler, 4, 1.0)
+    assert read_model_info(sd_model.info.path).defaults.sampler == "dpmpp_2m_karras"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.condition_types import ConditionType
@@ -34,6 +35,11 @@ class DiffusersLayout:
     pipeline: str
     defaults: Defaults
     scale_factor: float | None = None  # overrides the autoencoder config's (see the family's note)
+    # the repo's own settings (its scheduler config) refining `defaults`: a few-step model of the same class
+    refine: Callable[[Path, Defaults], Defaults] | None = None
+
+    def defaults_for(self, root: Path) -> Defaults:
+        return self.refine(root, self.defaults) if self.refine is not None else self.defaults
 
 
 @dataclass(frozen=True)

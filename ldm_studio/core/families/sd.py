@@ -8,6 +8,8 @@ config's `prediction_type`, which every sampler is built from.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from diffusers import UNet2DConditionModel
 
 from ldm_studio.core.device import DeviceChoice
@@ -22,10 +24,24 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo
+from ldm_studio.core.model_folder import Defaults, ModelInfo, read_json
 from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=25, guidance=7.5, eta=0.0)
+
+
+def few_step_defaults(root: Path, defaults: Defaults) -> Defaults:
+    """A repo whose own scheduler config uses "trailing" timestep spacing is a few-step distilled
+    model (SD-Turbo, SDXL-Turbo, SDXL-Lightning ship it): its sampler with that spacing, 4 steps
+    (the safe end of their 1-4) and guidance off. Any other repo keeps the family's defaults."""
+    file = root / "scheduler" / "scheduler_config.json"
+    if not file.is_file():
+        return defaults
+    config = read_json(file)
+    if config.get("timestep_spacing") != "trailing":
+        return defaults
+    ancestral = config.get("_class_name") == "EulerAncestralDiscreteScheduler"
+    return Defaults(sampler="euler_a_trailing" if ancestral else "euler_trailing", steps=4, guidance=1.0, eta=0.0)
 
 
 class StableDiffusionModel(LatentDiffusionModel):
@@ -75,6 +91,6 @@ SPEC = register(
         conditions=(TextCondition,),
         components=("unet", "scheduler", "text_encoder", "tokenizer"),
         defaults=DEFAULTS,
-        diffusers=(DiffusersLayout("StableDiffusionPipeline", DEFAULTS),),
+        diffusers=(DiffusersLayout("StableDiffusionPipeline", DEFAULTS, refine=few_step_defaults),),
     )
 )

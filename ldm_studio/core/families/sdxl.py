@@ -27,6 +27,7 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.families.sd import few_step_defaults
 from ldm_studio.core.model_folder import Defaults, ModelInfo
 from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
 
@@ -124,6 +125,6 @@ SPEC = register(
         conditions=(TextCondition,),
         components=("unet", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
         defaults=DEFAULTS,
-        diffusers=(DiffusersLayout("StableDiffusionXLPipeline", DEFAULTS),),
+        diffusers=(DiffusersLayout("StableDiffusionXLPipeline", DEFAULTS, refine=few_step_defaults),),
     )
 )
