@@ -27,10 +27,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     im = sub.add_parser("import", help="install a model folder, or a .ckpt/.safetensors with its --config")
     im.add_argument("path", type=Path, help="model folder (LDM Studio or diffusers), .ckpt or .safetensors")
-    im.add_argument("--config", type=Path, help="the original config .yaml of a .ckpt/.safetensors")
+    im.add_argument(
+        "--config",
+        type=Path,
+        help="the original config .yaml of a .ckpt/.safetensors, or a diffusers config folder for a Stable "
+        "Diffusion single file of another shape (default: the shipped SD 1.x/2.x/XL configs)",
+    )
     im.add_argument("--name", help="name in the store (default: from the file or folder)")
     im.add_argument("--tokenizer", type=Path, help="bert-base-uncased tokenizer folder (text checkpoints only)")
     im.add_argument("--in-place", action="store_true", help="register a folder where it is instead of copying it")
+    im.add_argument(
+        "--architecture",
+        choices=("sd1", "sd2", "sd2-v", "sdxl"),
+        help="a Stable Diffusion single file's architecture (default: detected from a .safetensors' keys; "
+        "SD 2.x is read as 768-v unless sd2 is given; a .ckpt needs it)",
+    )
     im.add_argument("--quiet", action="store_true", help="print only the installed folder")
     im.set_defaults(run=run_import)
 
@@ -93,6 +104,7 @@ def run_import(args: argparse.Namespace) -> int:
             name=args.name,
             tokenizer=args.tokenizer,
             in_place=args.in_place,
+            architecture=args.architecture,
             progress=_printer(args.quiet),
             cancel=cancel,
         )

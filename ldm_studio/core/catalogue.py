@@ -70,6 +70,12 @@ class CatalogueEntry:
         return f"~{self.size_published}" if self.size_published else None
 
     @property
+    def recommended(self) -> dict[str, Any] | None:
+        """The settings the model's makers recommend (sampler, steps, guidance), when the entry gives them."""
+        value = self.raw.get("recommended")
+        return dict(value) if isinstance(value, dict) else None
+
+    @property
     def source_label(self) -> str:
         """Where it comes from, in a few words (for lists)."""
         if self.source_type == "hub":
@@ -130,6 +136,7 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
 
     if family not in family_names():
         raise FileFormatError(where, f"unknown family {family!r}; known: {', '.join(family_names())}")
+    _check_recommended(item.get("recommended"), where)
     source = item.get("source")
     if not isinstance(source, dict) or source.get("type") not in SOURCE_TYPES:
         raise FileFormatError(where, f"source.type must be one of {SOURCE_TYPES}")
@@ -186,6 +193,24 @@ def _defaults(value: Any, where: str) -> dict[str, Any] | None:
         if key in value and (isinstance(value[key], bool) or not isinstance(value[key], kind)):
             raise FileFormatError(where, f"defaults.{key} has the wrong type: {value[key]!r}")
     return dict(value)
+
+
+def _check_recommended(value: Any, where: str) -> None:
+    """`recommended`: absent, or {sampler: a known sampler, steps: int > 0, guidance: number >= 0}."""
+    if value is None:
+        return
+    from ldm_studio.core.samplers import SAMPLER_NAMES
+
+    if not isinstance(value, dict) or set(value) - {"sampler", "steps", "guidance"}:
+        raise FileFormatError(where, "recommended must be an object with sampler, steps and guidance")
+    if "sampler" in value and value["sampler"] not in SAMPLER_NAMES:
+        raise FileFormatError(where, f"recommended.sampler {value['sampler']!r} is unknown")
+    steps = value.get("steps", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise FileFormatError(where, f"recommended.steps must be a positive integer, got {steps!r}")
+    guidance = value.get("guidance", 1.0)
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
+        raise FileFormatError(where, f"recommended.guidance must be a number >= 0, got {guidance!r}")
 
 
 def _remote(item: Any, where: str) -> RemoteFile:

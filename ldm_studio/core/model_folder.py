@@ -185,7 +185,7 @@ def _from_diffusers_repo(root: Path) -> ModelInfo:
         scale_factor=layout.scale_factor if layout.scale_factor is not None else ae["scaling_factor"],
         autoencoder=autoencoder,
         autoencoder_kind=ae["kind"],
-        defaults=layout.defaults,
+        defaults=layout.defaults_for(root),
         provenance={"format": "diffusers", "pipeline": pipeline},
         origin="diffusers",
     )

@@ -7,6 +7,7 @@ whichever sampler is picked.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     HeunDiscreteScheduler,
+    LCMScheduler,
     PNDMScheduler,
     UniPCMultistepScheduler,
 )
@@ -52,12 +54,17 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "euler_a": SamplerSpec("Euler a", EulerAncestralDiscreteScheduler),
     "unipc": SamplerSpec("UniPC", UniPCMultistepScheduler),
     "heun": SamplerSpec("Heun", HeunDiscreteScheduler),
+    # Few-step models: Euler with "trailing" spacing starts at the last training timestep (SD-Turbo's,
+    # SDXL-Turbo's and SDXL-Lightning's setting); LCM for latent-consistency distilled models and LoRAs.
+    "euler_trailing": SamplerSpec("Euler trailing", EulerDiscreteScheduler, (("timestep_spacing", "trailing"),)),
+    "euler_a_trailing": SamplerSpec(
+        "Euler a trailing", EulerAncestralDiscreteScheduler, (("timestep_spacing", "trailing"),)
+    ),
+    "lcm": SamplerSpec("LCM", LCMScheduler),
 }
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
-# Keys of a DDIM config that only DDIM understands; other schedulers would warn about them.
-_DDIM_ONLY = {"set_alpha_to_one", "clip_sample", "clip_sample_range", "thresholding", "rescale_betas_zero_snr"}
 
 
 def sampler_label(name: str) -> str:
@@ -75,11 +82,16 @@ def sampler_by_label(label: str) -> str:
 def make_scheduler(name: str, base_config: dict[str, Any]) -> SchedulerMixin:
     """A fresh scheduler of sampler `name` on the model's schedule (`base_config`)."""
     spec = SAMPLERS[name]
-    config = {k: v for k, v in base_config.items() if not k.startswith("_")}
-    if spec.scheduler is not DDIMScheduler:
-        config = {k: v for k, v in config.items() if k not in _DDIM_ONLY}
+    accepted = _init_keys(spec.scheduler)
+    # Keep the model's settings this scheduler understands (beta schedule, prediction type,
+    # timestep spacing, rescale_betas_zero_snr …); drop the ones only another scheduler knows.
+    config = {k: v for k, v in base_config.items() if not k.startswith("_") and k in accepted}
     config.update(dict(spec.overrides))
     return spec.scheduler.from_config(config)
+
+
+def _init_keys(cls: type[SchedulerMixin]) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - {"self"}
 
 
 def set_timesteps(scheduler: SchedulerMixin, steps: int, device: torch.device | str | None = None) -> None:

@@ -30,6 +30,10 @@ def test_builtin_catalogue_has_the_real_ldms():
         "semantic-synthesis-512": "semantic",
         "bsr-sr": "superres",
         "inpainting-big": "inpaint",
+        "stable-diffusion-v1-5": "sd",
+        "sd-turbo": "sd",
+        "sdxl-base-1.0": "sdxl",
+        "sdxl-turbo": "sdxl",
     }
     assert cat["ldm-celebahq-256"].repo_id == "CompVis/ldm-celebahq-256"
     assert cat["ldm-super-resolution-4x-openimages"].repo_id == "CompVis/ldm-super-resolution-4x-openimages"

@@ -32,6 +32,9 @@ def test_wheel_carries_resources(wheel):
         assert f"ldm_studio/resources/labels/{label_set}" in names
     assert "ldm_studio/resources/icons/ldm-studio.svg" in names
     assert "ldm_studio/resources/icons/ldm-studio-256.png" in names
+    # Stable Diffusion single files load offline from these
+    assert "ldm_studio/resources/sd_configs/architectures.json" in names
+    assert "ldm_studio/resources/sd_configs/clip_merges.txt.gz" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
 

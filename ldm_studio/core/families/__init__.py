@@ -14,6 +14,8 @@ from ldm_studio.core.families import (  # noqa: F401 - they register
     ldm_superres,
     ldm_text,
     ldm_uncond,
+    sd,
+    sdxl,
 )
 from ldm_studio.core.families.base import LatentDiffusionModel
 from ldm_studio.core.families.registry import FamilySpec, families, get_family

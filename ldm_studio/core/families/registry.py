@@ -35,6 +35,11 @@ class DiffusersLayout:
     pipeline: str
     defaults: Defaults
     scale_factor: float | None = None  # overrides the autoencoder config's (see the family's note)
+    # the repo's own settings (its scheduler config) refining `defaults`: a few-step model of the same class
+    refine: Callable[[Path, Defaults], Defaults] | None = None
+
+    def defaults_for(self, root: Path) -> Defaults:
+        return self.refine(root, self.defaults) if self.refine is not None else self.defaults
 
 
 @dataclass

@@ -161,11 +161,13 @@ def import_model(
     name: str | None = None,
     tokenizer: str | Path | None = None,
     in_place: bool = False,
+    architecture: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> InstalledModel:
-    """Install a model from disk: a model folder (LDM Studio or diffusers), or a `.ckpt`/`.safetensors`
-    original checkpoint with its `.yaml` config (converted). `in_place` registers a folder without copying."""
+    """Install a model from disk: a model folder (LDM Studio or diffusers), a `.ckpt`/`.safetensors`
+    original checkpoint with its `.yaml` config (converted), or a Stable Diffusion single file (no
+    config: its architecture is detected from its keys, or given). `in_place` registers a folder without copying."""
     source = Path(path).expanduser()
     tracker = ProgressTracker(progress, cancel, what="import")
     if source.is_dir():
@@ -191,6 +193,10 @@ def import_model(
             source, "cannot import this: give a model folder, a .ckpt or a .safetensors file (with --config)"
         )
     config_path = Path(config).expanduser() if config else _sibling_config(source)
+    if config_path is not None and config_path.is_dir():  # a diffusers config folder for a single file
+        return _import_single_file(source, name, architecture, tracker, config_path)
+    if config_path is None and (architecture or _is_stable_diffusion(source)):
+        return _import_single_file(source, name, architecture, tracker)
     if config_path is None:
         raise FileFormatError(source, "an original checkpoint needs its config: pass --config FILE.yaml")
     if not config_path.is_file():
@@ -204,6 +210,36 @@ def import_model(
         base = InstalledModel(model_name, "store", "", info.family, source=str(source.resolve()))
         model = _commit(staging, out, base, tracker)
     tracker.finish(f"imported {model.name}")
+    return model
+
+
+def _is_stable_diffusion(source: Path) -> bool:
+    """A `.safetensors` with Stable Diffusion keys (a `.ckpt` needs --architecture: its keys mean loading it all)."""
+    from ldm_studio.core.single_file import is_stable_diffusion_file
+
+    return is_stable_diffusion_file(source)
+
+
+def _import_single_file(
+    source: Path, name: str | None, architecture: str | None, tracker: ProgressTracker, config: Path | None = None
+) -> InstalledModel:
+    """Convert a Stable Diffusion single file into the store once (diffusers' loader, shipped configs)."""
+    from ldm_studio.core.convert.converter import file_sha256
+    from ldm_studio.core.single_file import load_single_file, save_single_file
+
+    model_name = safe_name(name or source.stem)
+    _refuse_taken(model_name)
+    tracker.start("converting", source.name)
+    loaded = load_single_file(
+        source, architecture=architecture, config=config, report=lambda msg: tracker.note(msg, 0.5)
+    )
+    with _staging(model_name) as staging:
+        out = staging / model_name
+        save_single_file(loaded, out, name=model_name, source=source, sha256=file_sha256(source))
+        info = require_valid(out, shapes=False)
+        base = InstalledModel(model_name, "store", "", info.family, source=str(source.resolve()))
+        model = _commit(staging, out, base, tracker)
+    tracker.finish(f"imported {model.name} ({loaded.title})")
     return model
 
 

@@ -23,7 +23,10 @@ MODEL_CLASSES = {
     "AutoencoderKL": ("diffusers", "AutoencoderKL"),
     "VQModel": ("diffusers", "VQModel"),
     "LDMBertModel": ("diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion", "LDMBertModel"),
+    "CLIPTextModel": ("transformers", "CLIPTextModel"),  # Stable Diffusion's text encoders
+    "CLIPTextModelWithProjection": ("transformers", "CLIPTextModelWithProjection"),
 }
+CLIP_CLASSES = ("CLIPTextModel", "CLIPTextModelWithProjection")
 
 
 class InvalidModel(ModelFolderError):
@@ -92,9 +95,9 @@ def _guess_family(folder: Path) -> str | None:
 def _check_component(sub: Path, name: str, shapes: bool) -> list[str]:
     if name == "scheduler":
         return [] if (sub / "scheduler_config.json").is_file() else [f"{sub}: missing scheduler_config.json"]
-    if name == "tokenizer":
-        ok = (sub / "vocab.txt").is_file() or (sub / "tokenizer.json").is_file()
-        return [] if ok else [f"{sub}: missing vocab.txt (a BERT tokenizer)"]
+    if name.startswith("tokenizer"):
+        ok = any((sub / f).is_file() for f in ("vocab.txt", "tokenizer.json", "vocab.json"))
+        return [] if ok else [f"{sub}: missing vocab.txt (BERT), vocab.json (CLIP) or tokenizer.json"]
     config_file = sub / "config.json"
     if name == "cond_stage" and not config_file.exists():
         parts = sorted(p for p in sub.iterdir() if p.is_dir() and (p / "config.json").is_file())
@@ -133,6 +136,8 @@ def _weights_file(sub: Path) -> Path | None:
 def _check_shapes(config: dict[str, Any], weights: Path) -> list[str]:
     """Compare each tensor's shape with what the config builds; list missing, extra and wrong ones."""
     cls_name = config.get("_class_name") or ("LDMBertModel" if config.get("model_type") == "ldmbert" else None)
+    if cls_name is None and config.get("model_type") == "clip_text_model":
+        cls_name = next((a for a in config.get("architectures") or () if a in CLIP_CLASSES), "CLIPTextModel")
     if cls_name not in MODEL_CLASSES:
         return [f"{weights.parent / 'config.json'}: unknown component class {cls_name!r}"]
     try:
@@ -143,6 +148,9 @@ def _check_shapes(config: dict[str, Any], weights: Path) -> list[str]:
         actual = _stored_shapes(weights)
     except Exception as exc:
         return [f"{weights}: unreadable weights ({exc})"]
+    if cls_name in CLIP_CLASSES:  # transformers 4 and 5 name the layers with and without "text_model."
+        expected = {k.removeprefix("text_model."): v for k, v in expected.items()}
+        actual = {k.removeprefix("text_model."): v for k, v in actual.items()}
     problems = []
     wrong = [f"{k} {tuple(actual[k])} != {tuple(v)}" for k, v in expected.items() if k in actual and actual[k] != v]
     # diffusers renames legacy attention weights (query/key/value/proj_attn) while loading: no
@@ -172,6 +180,10 @@ def _expected_shapes(cls_name: str, config: dict[str, Any]) -> dict[str, tuple[i
 
             keys = set(LDMBertConfig().to_dict())
             model = cls(LDMBertConfig(**{k: v for k, v in config.items() if k in keys}))
+        elif cls_name in CLIP_CLASSES:
+            from transformers import CLIPTextConfig
+
+            model = cls(CLIPTextConfig(**{k: v for k, v in config.items() if k != "architectures"}))
         else:
             model = cls.from_config(config)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
