@@ -77,6 +77,18 @@ def _write_inpaint(folder: Path) -> Path:
     return write_inpaint_model(folder)
 
 
+def _write_sd(folder: Path) -> Path:
+    from ldm_studio.testing.tiny_sd import write_sd_model
+
+    return write_sd_model(folder)
+
+
+def _write_sdxl(folder: Path) -> Path:
+    from ldm_studio.testing.tiny_sd import write_sdxl_model
+
+    return write_sdxl_model(folder)
+
+
 def _write_text(folder: Path) -> Path:
     from ldm_studio.testing.tiny_models import write_text_model
 
@@ -140,3 +152,5 @@ tiny_family(
         32,
     )
 )
+tiny_family(TinyFamily("sd", _write_sd, lambda _: {"prompt": "a photo of a cat", "negative": "blurry"}, 64))
+tiny_family(TinyFamily("sdxl", _write_sdxl, lambda _: {"prompt": "a photo of a cat", "negative": "blurry"}, 64))
