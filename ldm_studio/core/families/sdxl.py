@@ -94,6 +94,7 @@ class StableDiffusionXLModel(LatentDiffusionModel):
         cond = tensors(condition.prompt)
         uncond = None
         if zero_negative:
+            assert cond.context is not None  # tensors() always sets it
             uncond = ConditionTensors(
                 torch.zeros_like(cond.context),
                 extra={"text_embeds": torch.zeros_like(cond.extra["text_embeds"]), "time_ids": cond.extra["time_ids"]},
