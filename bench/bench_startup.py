@@ -25,7 +25,8 @@ def _seconds(args: list[str]) -> float:
     return statistics.median(times)
 
 
-def run() -> dict[str, object]:
+def run(smoke: bool = False) -> dict[str, object]:
+    """Whole commands, timed once each (`smoke` changes nothing: they are already short)."""
     cli = ["-m", "ldm_studio"]
     with tempfile.TemporaryDirectory() as out:
         figures: dict[str, object] = {

@@ -6,4 +6,7 @@ its diffusers scheduler and is imported only to sample (a test keeps the two lis
 
 from __future__ import annotations
 
-SAMPLER_NAMES: tuple[str, ...] = ("ddim", "plms", "dpmpp_2m", "dpmpp_2m_karras", "euler", "euler_a", "unipc", "heun")
+SAMPLER_NAMES: tuple[str, ...] = (
+    *("ddim", "plms", "dpmpp_2m", "dpmpp_2m_karras", "euler", "euler_a", "unipc", "heun"),
+    *("euler_trailing", "euler_a_trailing", "lcm"),
+)
