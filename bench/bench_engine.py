@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from common import bench_engine, interleaved
 
-from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
-from ldm_studio.core.sampling import generators_for, initial_noise, sample
+from ldm_studio.core.generation.previews import PreviewPolicy, linear_preview_for
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
+from ldm_studio.core.generation.sampling import generators_for, initial_noise, sample
 from ldm_studio.testing.tiny_models import diffusers_text_pipeline
 
 STEPS = 20

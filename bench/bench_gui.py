@@ -39,9 +39,9 @@ def _measure(tmp: Path, smoke: bool, threads: int | None) -> dict[str, float]:
     from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.threads import plan_threads
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.generation.threads import plan_threads
     from ldm_studio.qt.controller import EngineController
     from ldm_studio.testing.tiny_models import write_text_model
     from ldm_studio.widgets.main_window import MainWindow

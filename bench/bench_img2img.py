@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from common import bench_engine, interleaved
 
-from ldm_studio.core.image_inputs import InitImage
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
+from ldm_studio.core.generation.image_inputs import InitImage
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
 
 STEPS = 20
 SIZE = 128

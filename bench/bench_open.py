@@ -17,11 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ldm_studio.core.demo_model import demo_model_path
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine, load_model
-from ldm_studio.core.previews import calibration_images, fit_linear_preview
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings
+from ldm_studio.core.generation.device import choose_device
+from ldm_studio.core.generation.engine import Engine, load_model
+from ldm_studio.core.generation.previews import calibration_images, fit_linear_preview
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings
+from ldm_studio.core.models.demo_model import demo_model_path
 
 # (images, latent pixels a side); the first is the fit LDM Studio used before issue 22
 FIT_SETS = [(24, 16), (12, 16), (8, 16), (4, 16), (24, 8), (8, 8)]

@@ -127,11 +127,11 @@ class StepTimes:
 
 
 def in_process(folder: Path, smoke: bool) -> dict[str, object]:
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine, warm_up_model
-    from ldm_studio.core.previews import fit_linear_preview
-    from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
-    from ldm_studio.core.sampling import generators_for, initial_noise
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine, warm_up_model
+    from ldm_studio.core.generation.previews import fit_linear_preview
+    from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
+    from ldm_studio.core.generation.sampling import generators_for, initial_noise
     from ldm_studio.testing.tiny_models import diffusers_text_pipeline
 
     figures: dict[str, object] = {}

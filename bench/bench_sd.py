@@ -15,10 +15,10 @@ from pathlib import Path
 
 from common import interleaved
 
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
-from ldm_studio.core.sampling import generators_for, initial_noise, sample
+from ldm_studio.core.generation.device import choose_device
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
+from ldm_studio.core.generation.sampling import generators_for, initial_noise, sample
 from ldm_studio.testing.tiny_sd import diffusers_sd_pipeline, write_sd_model
 
 STEPS = 20

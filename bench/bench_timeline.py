@@ -18,9 +18,9 @@ import time
 
 from common import bench_engine, interleaved
 
-from ldm_studio.core.previews import PreviewPolicy, linear_preview_for
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
-from ldm_studio.core.trajectory import MB, Trajectory, TrajectoryStore
+from ldm_studio.core.generation.previews import PreviewPolicy, linear_preview_for
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
+from ldm_studio.core.generation.trajectory import MB, Trajectory, TrajectoryStore
 
 STEPS = 20
 SIZE = 128
@@ -97,10 +97,10 @@ def _show_step() -> dict[str, object]:
 
 
 def _budget() -> dict[str, object]:
-    from ldm_studio.core.demo_model import demo_model_path
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.requests import ClassCondition, CombinedCondition
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.generation.requests import ClassCondition, CombinedCondition
+    from ldm_studio.core.models.demo_model import demo_model_path
 
     folder = demo_model_path()
     if folder is None:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
+from ldm_studio.core.generation.device import choose_device
+from ldm_studio.core.generation.engine import Engine
 from ldm_studio.testing.tiny_models import write_text_model
 
 _ENGINES: dict[int, Engine] = {}

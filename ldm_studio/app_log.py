@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from ldm_studio.core.store import user_log_dir
+from ldm_studio.core.files.store import user_log_dir
 
 LOG_NAME = "ldm-studio.log"
 _handler: logging.Handler | None = None

@@ -1,6 +1,6 @@
 """Render the app icon's SVG source to the PNG sizes, a Windows .ico and a macOS .icns.
 
-Run `python packaging/make_icons.py`; it writes into ldm_studio/resources/icons/. Uses
+Run `python packaging/make_icons.py`; it writes into resources/icons/. Uses
 Qt's SVG renderer (already a dependency) and Pillow's ICO/ICNS writers.
 """
 
@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-ICONS = Path(__file__).resolve().parents[1] / "ldm_studio" / "resources" / "icons"
+ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 

@@ -32,8 +32,8 @@ def tiny_text_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def text_engine(tiny_text_model):
     """A loaded CPU engine on the tiny text model (shared: loading is the slow part)."""
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
 
     engine = Engine(choose_device("cpu"))
     engine.load(tiny_text_model)

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ldm_studio.core.threads import check_threads, plan_threads
+from ldm_studio.core.generation.threads import check_threads, plan_threads
 
 if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
     from ldm_studio.core.batch import BatchProgress
     from ldm_studio.core.batch.workers import Backend
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.models.model_folder import ModelInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ldm_studio.core.batch import BatchRun, read_spec
-    from ldm_studio.core.model_folder import read_model_info
+    from ldm_studio.core.models.model_folder import read_model_info
 
     info = read_model_info(model_folder(args.model))
     spec = read_spec(args.spec)
@@ -86,8 +86,8 @@ def _worker_count(text: str) -> int:
 def _engine_or_backend(args: argparse.Namespace, info: ModelInfo) -> tuple[Engine | None, Backend | None]:
     """This process's engine (one worker), or the backend that holds the workers' engines."""
     from ldm_studio.core.batch.workers import ProcessBackend, default_worker_count, worker_devices
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
 
     if args.ray:
         from ldm_studio.core.batch.ray_backend import RayBackend
@@ -103,8 +103,8 @@ def _engine_or_backend(args: argparse.Namespace, info: ModelInfo) -> tuple[Engin
 
 def model_folder(model: str | None) -> Path:
     """`--model` as an absolute folder (the manifest's recipes name it), or the demo model when omitted."""
-    from ldm_studio.core.demo_model import demo_model_path
     from ldm_studio.core.errors import RequestError
+    from ldm_studio.core.models.demo_model import demo_model_path
 
     if model is None:
         demo = demo_model_path()

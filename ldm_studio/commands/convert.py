@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ldm_studio.core.threads import apply_threads, check_threads, plan_threads
+from ldm_studio.core.generation.threads import apply_threads, check_threads, plan_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_threads(plan_threads(check_threads(args.threads)))
-    from ldm_studio.core.convert import convert_checkpoint
+    from ldm_studio.core.models.convert import convert_checkpoint
 
     def progress(message: str, fraction: float) -> None:
         if not args.quiet:

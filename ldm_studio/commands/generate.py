@@ -7,17 +7,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ldm_studio.core.condition_types import INPUTS
-from ldm_studio.core.demo_model import demo_model_path
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.sampler_names import SAMPLER_NAMES
-from ldm_studio.core.threads import check_threads, plan_threads
+from ldm_studio.core.generation.condition_types import INPUTS
+from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
+from ldm_studio.core.generation.threads import check_threads, plan_threads
+from ldm_studio.core.models.demo_model import demo_model_path
 
 if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.image_inputs import InitImage
-    from ldm_studio.core.model_folder import ModelInfo
-    from ldm_studio.core.requests import Condition, GenerationRequest, SamplerSettings
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.generation.image_inputs import InitImage
+    from ldm_studio.core.generation.requests import Condition, GenerationRequest, SamplerSettings
+    from ldm_studio.core.models.model_folder import ModelInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def settings_from_args(
     args: argparse.Namespace, info: ModelInfo, size: tuple[int, int] | None = None
 ) -> SamplerSettings:
     """Settings from the options; an unset width/height is `size` (what a picture input implies), else the model's."""
-    from ldm_studio.core.requests import SamplerSettings, check_guidance_cap, random_seed
+    from ldm_studio.core.generation.requests import SamplerSettings, check_guidance_cap, random_seed
 
     if args.guidance is not None:
         check_guidance_cap(args.guidance, "--guidance")
@@ -86,14 +86,14 @@ def _input_values(args: argparse.Namespace) -> dict:
 
 
 def condition_from_args(args: argparse.Namespace, info: ModelInfo) -> Condition:
-    from ldm_studio.core.conditions import condition_from_values
+    from ldm_studio.core.generation.conditions import condition_from_values
 
     return condition_from_values(info, _input_values(args), option_prefix="--")
 
 
 def init_from_args(args: argparse.Namespace, info: ModelInfo) -> InitImage | None:
     """The image-to-image start of `--image/--mask/--strength` (None for superres/inpaint models)."""
-    from ldm_studio.core.conditions import init_from_values
+    from ldm_studio.core.generation.conditions import init_from_values
 
     return init_from_values(info, _input_values(args), option_prefix="--")
 
@@ -109,7 +109,7 @@ def resolve_model(args: argparse.Namespace) -> Path:
         return demo
     model = Path(args.model).expanduser()
     if model.is_file() or args.config is not None:
-        from ldm_studio.core.convert.into_store import convert_into_store
+        from ldm_studio.core.models.convert.into_store import convert_into_store
 
         if args.config is None:
             raise RequestError("--config", f"{model.name} is a checkpoint file: give its original .yaml with --config")
@@ -119,15 +119,15 @@ def resolve_model(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.image_inputs import default_size, resize_notes
-    from ldm_studio.core.limits import check_fits
-    from ldm_studio.core.memory import sample_with_retry
-    from ldm_studio.core.model_folder import read_model_info
-    from ldm_studio.core.outputs import check_output_folder, save_images
-    from ldm_studio.core.requests import GenerationRequest
-    from ldm_studio.core.store import history_dir
+    from ldm_studio.core.files.outputs import check_output_folder, save_images
+    from ldm_studio.core.files.store import history_dir
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.generation.image_inputs import default_size, resize_notes
+    from ldm_studio.core.generation.limits import check_fits
+    from ldm_studio.core.generation.memory import sample_with_retry
+    from ldm_studio.core.generation.requests import GenerationRequest
+    from ldm_studio.core.models.model_folder import read_model_info
 
     info = read_model_info(resolve_model(args))
     condition, init = condition_from_args(args, info), init_from_args(args, info)
@@ -178,8 +178,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _keep_trajectory(engine: Engine, request: GenerationRequest, progress, previews: bool):
     """A step callback that keeps every step (previews: their cheap projection only) and the trajectory."""
-    from ldm_studio.core.previews import linear_preview_for
-    from ldm_studio.core.trajectory import Trajectory
+    from ldm_studio.core.generation.previews import linear_preview_for
+    from ldm_studio.core.generation.trajectory import Trajectory
 
     trajectory = Trajectory(0, request)
     projection = linear_preview_for(engine.model) if previews else None
@@ -195,8 +195,8 @@ def _keep_trajectory(engine: Engine, request: GenerationRequest, progress, previ
 
 def _write_trajectory(engine: Engine, trajectory, args: argparse.Namespace, images) -> Path:
     """The kept steps as one animation or strip at the image size; the last frame is the finished image."""
-    from ldm_studio.core.previews import decode_preview
-    from ldm_studio.core.trajectory import export_frames, grid
+    from ldm_studio.core.generation.previews import decode_preview
+    from ldm_studio.core.generation.trajectory import export_frames, grid
 
     decode = None if args.trajectory_frames == "preview" else (lambda x0: decode_preview(engine.model, x0))
     final = grid(images)

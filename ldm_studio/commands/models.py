@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ldm_studio.core.manager import format_bytes, list_models
+    from ldm_studio.core.models.manager import format_bytes, list_models
 
     rows = list_models()
     if args.installed:
@@ -86,7 +86,7 @@ _HEADER = _Header()
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from ldm_studio.core.manager import download
+    from ldm_studio.core.models.manager import download
 
     with _cancel_on_interrupt() as cancel:
         model = download(args.name, endpoint=args.endpoint, progress=_printer(args.quiet), cancel=cancel)
@@ -95,7 +95,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ldm_studio.core.manager import import_model
+    from ldm_studio.core.models.manager import import_model
 
     with _cancel_on_interrupt() as cancel:
         model = import_model(
@@ -115,7 +115,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ldm_studio.core.manager import remove
+    from ldm_studio.core.models.manager import remove
 
     model = remove(args.name)
     if model.kind == "store":
@@ -126,7 +126,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ldm_studio.core.manager import verify
+    from ldm_studio.core.models.manager import verify
 
     with _cancel_on_interrupt() as cancel:
         report = verify(args.name, progress=_printer(args.quiet), cancel=cancel)

@@ -15,8 +15,8 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, VQMode
 from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
 from transformers import BertTokenizer
 
-from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler
-from ldm_studio.core.samplers import compvis_ddim
+from ldm_studio.core.generation.samplers import compvis_ddim
+from ldm_studio.core.models.cond_stages import ClassEmbedder, SpatialRescaler
 from ldm_studio.demo.scenes import SCENE_CLASSES, SIZE, vocabulary
 
 LATENT_CHANNELS = 3

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from diffusers import VQModel
 
-from ldm_studio.core.cond_stages import save_cond_stage
-from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
+from ldm_studio.core.models.cond_stages import save_cond_stage
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo, write_model_info
 from ldm_studio.demo import architecture as arch
 from ldm_studio.demo.architecture import Conditioner
 from ldm_studio.demo.scenes import LABELS, SCENE_CLASSES, SIZE

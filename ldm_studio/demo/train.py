@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ldm_studio.core.threads import apply_threads, check_threads, plan_threads
+from ldm_studio.core.generation.threads import apply_threads, check_threads, plan_threads
 from ldm_studio.demo.stages import encode_dataset, train_autoencoder, train_unet
 from ldm_studio.demo.training_state import LossLog, TrainConfig, pick_device
 

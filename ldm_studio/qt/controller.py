@@ -26,10 +26,10 @@ from pathlib import Path
 from PySide6.QtCore import QDeadlineTimer, QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QImage
 
-from ldm_studio.core.engine import Engine
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.trajectory import BranchOrigin, TrajectoryStore
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.generation.trajectory import BranchOrigin, TrajectoryStore
+from ldm_studio.core.models.model_folder import ModelInfo
 from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
 from ldm_studio.qt.worker import EngineWorker

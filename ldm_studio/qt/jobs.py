@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.trajectory import BranchOrigin
+from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.generation.trajectory import BranchOrigin
 
 
 @dataclass(eq=False)

@@ -15,8 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
 
-from ldm_studio.core import manager
 from ldm_studio.core.errors import DownloadCancelled, LdmStudioError
+from ldm_studio.core.models import manager
 
 log = logging.getLogger(__name__)
 

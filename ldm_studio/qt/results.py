@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.outputs import history_name, save_images
-from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.files.outputs import history_name, save_images
+from ldm_studio.core.files.store import history_dir
+from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.models.model_folder import ModelInfo
 
 
 def save_results(

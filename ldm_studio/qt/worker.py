@@ -16,11 +16,10 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
-from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
-from ldm_studio.core.memory import sample_with_retry
-from ldm_studio.core.model_hash import model_hash
-from ldm_studio.core.previews import (
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.memory import sample_with_retry
+from ldm_studio.core.generation.previews import (
     ChannelPreview,
     PreviewPolicy,
     ProjectionFit,
@@ -28,9 +27,16 @@ from ldm_studio.core.previews import (
     decode_preview,
     keep_fitted,
 )
-from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.sampling import StepEvent
-from ldm_studio.core.trajectory import Trajectory, TrajectoryStore, branch_recipe, branch_resume, image_sha256
+from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.generation.sampling import StepEvent
+from ldm_studio.core.generation.trajectory import (
+    Trajectory,
+    TrajectoryStore,
+    branch_recipe,
+    branch_resume,
+    image_sha256,
+)
+from ldm_studio.core.models.model_hash import model_hash
 from ldm_studio.qt.images import grid_qimage
 from ldm_studio.qt.jobs import BatchJob, Job
 from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox

@@ -37,7 +37,7 @@ def tiny_family(entry: TinyFamily) -> TinyFamily:
 
 
 def _map_file(folder: Path, size: int = 16) -> Path:
-    from ldm_studio.core.semantic_maps import write_map_file
+    from ldm_studio.core.maps.semantic_maps import write_map_file
 
     indices = np.full((size, size), 148, dtype=np.int64)  # sky (COCO-Stuff 182)
     indices[size // 2 :] = 153  # sand
@@ -117,7 +117,7 @@ def write_multi_model(folder: Path) -> Path:
     """A "multi" folder: the demo model's architecture with random weights."""
     import torch
 
-    from ldm_studio.core.model_folder import write_model_info
+    from ldm_studio.core.models.model_folder import write_model_info
     from ldm_studio.demo import architecture as arch
     from ldm_studio.demo.export import demo_model_info, save_components
 

@@ -14,8 +14,8 @@ from diffusers import AutoencoderKL, DDIMScheduler, LDMTextToImagePipeline, UNet
 from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
 from transformers import BertTokenizer
 
-from ldm_studio.core.model_folder import Defaults, ModelInfo, write_model_info
-from ldm_studio.core.samplers import compvis_ddim
+from ldm_studio.core.generation.samplers import compvis_ddim
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo, write_model_info
 
 WORDS = [
     "a",
@@ -201,7 +201,7 @@ def _write_folder(folder: Path, parts: dict, info: ModelInfo) -> Path:
 
 def write_class_model(folder: Path, seed: int = 0, classes: int = 1000, context: int = 16) -> Path:
     """A class-family folder: UNet2DConditionModel on a length-1 context from Embedding(classes + 1, D)."""
-    from ldm_studio.core.cond_stages import ClassEmbedder, save_cond_stage
+    from ldm_studio.core.models.cond_stages import ClassEmbedder, save_cond_stage
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -235,7 +235,7 @@ def write_semantic_model(folder: Path, seed: int = 0, labels: int = 182) -> Path
     """A semantic-family folder: SpatialRescaler(2 stages, labels→3) concatenated to a VQ-f4 latent."""
     from diffusers import UNet2DModel
 
-    from ldm_studio.core.cond_stages import SpatialRescaler, save_cond_stage
+    from ldm_studio.core.models.cond_stages import SpatialRescaler, save_cond_stage
 
     torch.manual_seed(seed)
     unet = UNet2DModel(

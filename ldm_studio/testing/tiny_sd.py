@@ -21,7 +21,7 @@ from diffusers import (
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-from ldm_studio.core.samplers import make_scheduler
+from ldm_studio.core.generation.samplers import make_scheduler
 from ldm_studio.testing.tiny_models import WORDS
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
@@ -239,7 +239,7 @@ def write_sd_single_file(root: Path, seed: int = 0, suffix: str = ".safetensors"
     """
     from transformers import BertTokenizer
 
-    from ldm_studio.core.convert.converter import convert_checkpoint
+    from ldm_studio.core.models.convert.converter import convert_checkpoint
     from ldm_studio.testing import compvis_checkpoints as cc
     from ldm_studio.testing.tiny_models import write_vocab
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.core.batch import BatchProgress, BatchReport
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.files.store import history_dir
 from ldm_studio.qt.controller import EngineController
 from ldm_studio.widgets.progress_panel import format_eta
 

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.core.condition_types import ClassCondition, ConditionType
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.labels import load_label_set
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.generation.condition_types import ClassCondition, ConditionType
+from ldm_studio.core.maps.labels import load_label_set
+from ldm_studio.core.models.model_folder import ModelInfo
 
 
 @cache

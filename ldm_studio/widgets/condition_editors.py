@@ -15,16 +15,16 @@ from typing import ClassVar, Protocol
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ldm_studio.core.condition_types import (
+from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.core.generation.condition_types import (
     ClassCondition,
     ConditionType,
     SemanticMapCondition,
     TextCondition,
     UnconditionalCondition,
 )
-from ldm_studio.core.errors import LdmStudioError
-from ldm_studio.core.image_inputs import InpaintCondition, SuperResCondition
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.generation.image_inputs import InpaintCondition, SuperResCondition
+from ldm_studio.core.models.model_folder import ModelInfo
 
 
 class ConditionEditor(Protocol):

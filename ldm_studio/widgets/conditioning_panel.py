@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QTabWidget, QWidget
 
-from ldm_studio.core.condition_types import (
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.families.registry import FamilySpec, get_family
+from ldm_studio.core.generation.condition_types import (
     MAX_PROMPT_CHARS,
     ClassCondition,
     CombinedCondition,
@@ -13,11 +15,9 @@ from ldm_studio.core.condition_types import (
     TextCondition,
     UnconditionalCondition,
 )
-from ldm_studio.core.errors import RequestError
-from ldm_studio.core.families.registry import FamilySpec, get_family
-from ldm_studio.core.image_inputs import InitImage
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import Condition
+from ldm_studio.core.generation.image_inputs import InitImage
+from ldm_studio.core.generation.requests import Condition
+from ldm_studio.core.models.model_folder import ModelInfo
 from ldm_studio.widgets.condition_editors import EDITORS, ConditionEditor, PromptTab
 from ldm_studio.widgets.image_input import InitImageTab, PictureTab
 

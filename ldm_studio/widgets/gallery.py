@@ -12,7 +12,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QMenu, QMessageBox, QWidget
 
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.files.store import history_dir
 
 THUMB = 96
 PER_TURN = 16  # thumbnails decoded per event-loop turn at start-up

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QWidget
 
+from ldm_studio.resources_path import resource_path
+
 PNG_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
 def icons_dir() -> Path:
-    return Path(str(resources.files("ldm_studio") / "resources" / "icons"))
+    return resource_path("icons")
 
 
 @cache

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.core.condition_types import ConditionType
 from ldm_studio.core.errors import LdmStudioError, RequestError
-from ldm_studio.core.image_inputs import (
+from ldm_studio.core.generation.condition_types import ConditionType
+from ldm_studio.core.generation.image_inputs import (
     DEFAULT_STRENGTH,
     InitImage,
     InpaintCondition,
@@ -36,7 +36,7 @@ from ldm_studio.core.image_inputs import (
     read_image,
     read_mask,
 )
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.models.model_folder import ModelInfo
 
 PICTURES = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp)"
 MASK_COLOUR = QColor(255, 40, 90, 130)
@@ -202,7 +202,7 @@ class MaskView(QWidget):
 
 
 def _resized_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    from ldm_studio.core.img2img import resized_mask
+    from ldm_studio.core.generation.img2img import resized_mask
 
     return resized_mask(mask, width, height)
 

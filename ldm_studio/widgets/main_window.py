@@ -25,14 +25,14 @@ from PySide6.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ldm_studio.core.demo_model import demo_model_path
-from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.families.registry import get_family
-from ldm_studio.core.image_inputs import SuperResCondition
-from ldm_studio.core.model_folder import ModelInfo, read_model_info
-from ldm_studio.core.recipe import RECIPE_KEY, read_png_recipe
-from ldm_studio.core.requests import GenerationRequest, random_seed
+from ldm_studio.core.files.recipe import RECIPE_KEY, read_png_recipe
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.image_inputs import SuperResCondition
+from ldm_studio.core.generation.requests import GenerationRequest, random_seed
+from ldm_studio.core.models.demo_model import demo_model_path
+from ldm_studio.core.models.model_folder import ModelInfo, read_model_info
 from ldm_studio.qt.controller import EngineController
 from ldm_studio.qt.images import grid_shape
 from ldm_studio.widgets.about_dialog import AboutDialog

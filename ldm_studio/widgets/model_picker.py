@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from ldm_studio.core.errors import LdmStudioError
-from ldm_studio.core.manager import read_index
-from ldm_studio.core.model_folder import is_model_folder, read_model_info
-from ldm_studio.core.store import models_dir
+from ldm_studio.core.files.store import models_dir
+from ldm_studio.core.models.manager import read_index
+from ldm_studio.core.models.model_folder import is_model_folder, read_model_info
 
 
 def store_model_folders() -> list[Path]:

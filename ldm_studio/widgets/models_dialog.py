@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.core.manager import ModelRow, Progress, VerifyReport, format_bytes
-from ldm_studio.core.manager.registry import InstalledModel
+from ldm_studio.core.models.manager import ModelRow, Progress, VerifyReport, format_bytes
+from ldm_studio.core.models.manager.registry import InstalledModel
 from ldm_studio.qt.manager_worker import ManagerTask, ManagerThread
 
 COLUMNS = ("Name", "State", "Family", "Size", "Source", "Licence")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ldm_studio.core.errors import LdmStudioError
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.model_hash import model_hash
-from ldm_studio.core.recipe import RestoredRecipe
-from ldm_studio.core.requests import Condition, SamplerSettings
-from ldm_studio.core.samplers import SAMPLERS
+from ldm_studio.core.files.recipe import RestoredRecipe
+from ldm_studio.core.generation.requests import Condition, SamplerSettings
+from ldm_studio.core.generation.samplers import SAMPLERS
+from ldm_studio.core.models.model_folder import ModelInfo
+from ldm_studio.core.models.model_hash import model_hash
 from ldm_studio.widgets.condition_editors import restore_into
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel
 from ldm_studio.widgets.sampler_panel import SamplerPanel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ldm_studio.core.samplers import SAMPLERS
+from ldm_studio.core.generation.samplers import SAMPLERS
 
 
 def describe_recipe(text: str) -> str:

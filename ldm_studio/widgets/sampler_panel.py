@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QToolButton, QWidget
 from superqt import QLabeledDoubleSlider, QLabeledSlider, QLargeIntSpinBox
 
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import MAX_GUIDANCE, MAX_SEED, SamplerSettings
-from ldm_studio.core.samplers import SAMPLERS
+from ldm_studio.core.generation.requests import MAX_GUIDANCE, MAX_SEED, SamplerSettings
+from ldm_studio.core.generation.samplers import SAMPLERS
+from ldm_studio.core.models.model_folder import ModelInfo
 
 
 class SamplerPanel(QWidget):

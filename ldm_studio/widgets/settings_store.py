@@ -17,8 +17,8 @@ from typing import Any
 from PySide6.QtCore import QByteArray
 
 from ldm_studio.core.errors import FileFormatError
-from ldm_studio.core.store import user_config_dir
-from ldm_studio.core.untrusted import MIB, read_json_bounded
+from ldm_studio.core.files.store import user_config_dir
+from ldm_studio.core.files.untrusted import MIB, read_json_bounded
 
 SETTINGS_FILE = "settings.json"
 MAX_SETTINGS_BYTES = 2 * MIB  # window geometry, a few prompts and paths: kilobytes

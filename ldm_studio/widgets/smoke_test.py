@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.models.model_folder import ModelInfo
 
 SMOKE_STEPS = 10
 

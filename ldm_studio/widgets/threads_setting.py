@@ -1,4 +1,4 @@
-"""The window's "CPU threads" setting: automatic (see `core.threads`) or a fixed count.
+"""The window's "CPU threads" setting: automatic (see `core.generation.threads`) or a fixed count.
 
 Stored in the settings file as `threads` (0 or absent = automatic). A change applies from the
 next job: the engine re-prepares its thread before sampling.
@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMainWindow, QMenu
 
-from ldm_studio.core.engine import Engine
-from ldm_studio.core.threads import ThreadPlan, available_cores, plan_threads
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.threads import ThreadPlan, available_cores, plan_threads
 from ldm_studio.widgets.settings_store import SettingsStore
 
 SETTING = "threads"

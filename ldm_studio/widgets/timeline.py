@@ -3,7 +3,7 @@
 `install_timeline(window)` is the one hook the main window calls (as the map painter's): it
 adds the strip as a dock under the canvas and takes over the window's live previews, which it
 passes on while the strip follows the running job and holds back while a person scrubs.
-The steps themselves live in the controller's `TrajectoryStore` (core.trajectory), written by
+The steps themselves live in the controller's `TrajectoryStore` (core.generation.trajectory), written by
 the engine thread; this side only reads thumbnails and asks the engine to decode or branch.
 """
 
@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.core.errors import LdmStudioError, RequestError
-from ldm_studio.core.recipe import read_png_recipe
-from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.trajectory import (
+from ldm_studio.core.files.recipe import read_png_recipe
+from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.generation.trajectory import (
     DEFAULT_BUDGET_MB,
     BranchOrigin,
     Trajectory,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ldm_studio.core.demo_model import demo_model_path
+from ldm_studio.core.models.demo_model import demo_model_path
 
 
 class WelcomePanel(QFrame):

@@ -16,9 +16,9 @@ def test_core_imports_and_samples_without_pyside6(tiny_text_model):
         import ldm_studio.core as core
         for mod in pkgutil.walk_packages(core.__path__, "ldm_studio.core."):
             importlib.import_module(mod.name)
-        from ldm_studio.core.device import choose_device
-        from ldm_studio.core.engine import Engine
-        from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
+        from ldm_studio.core.generation.device import choose_device
+        from ldm_studio.core.generation.engine import Engine
+        from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
         engine = Engine(choose_device("cpu"))
         engine.load({str(tiny_text_model)!r})
         settings = SamplerSettings(steps=2, width=64, height=64)

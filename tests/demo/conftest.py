@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ldm_studio.core.demo_model import demo_model_path
+from ldm_studio.core.models.demo_model import demo_model_path
 
 
 @pytest.fixture(scope="session")
 def untrained_multi_model(tmp_path_factory):
     """A "multi" model folder with the demo architecture and random weights (encode/shape tests)."""
-    from ldm_studio.core.model_folder import write_model_info
+    from ldm_studio.core.models.model_folder import write_model_info
     from ldm_studio.demo import architecture as arch
     from ldm_studio.demo.export import demo_model_info, save_components
 
@@ -28,8 +28,8 @@ def untrained_multi_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def untrained_multi(untrained_multi_model):
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
 
     engine = Engine(choose_device("cpu"))
     engine.load(untrained_multi_model, warm_up=False)
@@ -41,9 +41,9 @@ def demo_engine():
     """The shipped demo model on the CPU; the tests that need it skip when it is not installed."""
     path = demo_model_path()
     if path is None:
-        pytest.skip("the shipped demo model (ldm_studio/resources/demo_model) is absent: run `ldm-studio train-demo`")
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
+        pytest.skip("the shipped demo model (resources/demo_model) is absent: run `ldm-studio train-demo`")
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
 
     engine = Engine(choose_device("cpu"))
     engine.load(path)

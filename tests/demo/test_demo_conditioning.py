@@ -12,9 +12,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from ldm_studio.core import sampling
 from ldm_studio.core.families.ldm_multi import as_combined
-from ldm_studio.core.requests import (
+from ldm_studio.core.generation import sampling
+from ldm_studio.core.generation.requests import (
     ClassCondition,
     GenerationRequest,
     SamplerSettings,
@@ -182,7 +182,7 @@ def test_guidance_check_fails_when_guidance_is_ignored(demo_engine, forest_weak,
 
 
 def test_all_inputs_together_follow_the_map(demo_engine):
-    from ldm_studio.core.requests import CombinedCondition
+    from ldm_studio.core.generation.requests import CombinedCondition
 
     condition = CombinedCondition(
         TextCondition("a sandy shore by the sea seen from above"),

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from ldm_studio.core.conditions import condition_from_inputs
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families import get_family
 from ldm_studio.core.families.ldm_multi import MultiConditionModel
-from ldm_studio.core.model_folder import read_model_info
-from ldm_studio.core.requests import (
+from ldm_studio.core.generation.conditions import condition_from_inputs
+from ldm_studio.core.generation.requests import (
     ClassCondition,
     CombinedCondition,
     GenerationRequest,
@@ -20,6 +19,7 @@ from ldm_studio.core.requests import (
     TextCondition,
     UnconditionalCondition,
 )
+from ldm_studio.core.models.model_folder import read_model_info
 from ldm_studio.demo import architecture as arch
 from ldm_studio.demo.scenes import LABELS, generate_scenes
 

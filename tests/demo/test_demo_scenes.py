@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from ldm_studio.core.labels import load_label_set
+from ldm_studio.core.maps.labels import load_label_set
 from ldm_studio.demo.scenes import LABELS, SCENE_CLASSES, generate_scenes, vocabulary
 
 

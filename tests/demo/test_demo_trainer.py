@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from ldm_studio.cli import main
-from ldm_studio.core import demo_model
-from ldm_studio.core.model_folder import read_model_info
+from ldm_studio.core.models import demo_model
+from ldm_studio.core.models.model_folder import read_model_info
 from ldm_studio.demo.plot import plot_losses
 from ldm_studio.demo.train import TrainConfig, train
 
@@ -96,9 +96,9 @@ def test_generate_without_model_or_demo_says_so(monkeypatch, capsys):
 
 
 def test_vq_first_stage_writes_a_vqvae_folder_that_generates(tmp_path):
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.requests import GenerationRequest, SamplerSettings, TextCondition
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
 
     config = TrainConfig(
         out=tmp_path / "model",

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from ldm_studio.cli import main
-from ldm_studio.core.demo_model import demo_model_path
-from ldm_studio.core.model_folder import read_model_info
+from ldm_studio.core.models.demo_model import demo_model_path
+from ldm_studio.core.models.model_folder import read_model_info
 
 DEMO = demo_model_path()
 needs_demo = pytest.mark.skipif(DEMO is None, reason="this tree has no demo model")
@@ -66,7 +66,7 @@ def test_an_unknown_class_name_lists_the_models_classes(capsys):
 
 def test_guidance_above_the_windows_cap_is_refused_by_generate_and_batch_alike(tmp_path, tiny_text_model, capsys):
     from ldm_studio.core.batch.spec import expand, read_spec
-    from ldm_studio.core.requests import MAX_GUIDANCE
+    from ldm_studio.core.generation.requests import MAX_GUIDANCE
 
     assert MAX_GUIDANCE == 20
     assert main(["generate", "--model", str(tiny_text_model), "--prompt", "a", "--guidance", "50"]) == 2

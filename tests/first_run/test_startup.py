@@ -50,7 +50,7 @@ def test_quiet_module_imports_the_libraries_only_when_called():
 
 
 def test_the_cli_sampler_names_are_the_samplers_the_engine_knows():
-    from ldm_studio.core.sampler_names import SAMPLER_NAMES
-    from ldm_studio.core.samplers import SAMPLER_NAMES as ENGINE_SAMPLERS
+    from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
+    from ldm_studio.core.generation.samplers import SAMPLER_NAMES as ENGINE_SAMPLERS
 
     assert SAMPLER_NAMES == ENGINE_SAMPLERS

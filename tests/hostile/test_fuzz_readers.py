@@ -24,9 +24,9 @@ from PIL import Image
 
 from ldm_studio.core.batch import read_spec
 from ldm_studio.core.errors import LdmStudioError
-from ldm_studio.core.outputs import write_png_atomic
-from ldm_studio.core.recipe import A1111_KEY, RECIPE_KEY, read_png_recipe
-from ldm_studio.core.semantic_maps import read_map_file
+from ldm_studio.core.files.outputs import write_png_atomic
+from ldm_studio.core.files.recipe import A1111_KEY, RECIPE_KEY, read_png_recipe
+from ldm_studio.core.maps.semantic_maps import read_map_file
 from tests.hostile.helpers import bomb_png, recipe_json, semantic_recipe
 
 CASES = 120

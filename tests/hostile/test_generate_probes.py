@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from ldm_studio.cli import main
-from ldm_studio.core.outputs import file_mode, write_png_new
-from ldm_studio.core.semantic_maps import colorize
+from ldm_studio.core.files.outputs import file_mode, write_png_new
+from ldm_studio.core.maps.semantic_maps import colorize
 from tests.hostile.helpers import bomb_png
 
 
@@ -68,7 +68,7 @@ def test_sizes_that_cannot_fit_and_zero_are_refused(tiny_text_model, tmp_path, c
 def test_a_bad_out_is_refused_before_sampling(tiny_text_model, tmp_path, capsys, monkeypatch):
     """7-9: read-only, an existing file, a folder under a file: one line, before any sampling."""
     sampled = []
-    monkeypatch.setattr("ldm_studio.core.engine.Engine.generate", lambda *a, **k: sampled.append(1))
+    monkeypatch.setattr("ldm_studio.core.generation.engine.Engine.generate", lambda *a, **k: sampled.append(1))
     args = ["generate", "--model", str(tiny_text_model), "--prompt", "x", "--steps", "2"]
     afile = tmp_path / "afile"
     afile.write_text("keep me")
@@ -91,7 +91,7 @@ def test_a_bad_out_is_refused_before_sampling(tiny_text_model, tmp_path, capsys,
 def test_images_go_to_the_history_folder_when_out_fails_after_sampling(tiny_text_model, tmp_path, capsys, monkeypatch):
     """7-9 after sampling: the folder breaks while sampling; the images are saved to history, and said so."""
     out = tmp_path / "out"
-    import ldm_studio.core.outputs as outputs
+    import ldm_studio.core.files.outputs as outputs
 
     real = outputs._write_temp
 
@@ -106,7 +106,7 @@ def test_images_go_to_the_history_folder_when_out_fails_after_sampling(tiny_text
     captured = capsys.readouterr()
     assert code == 0
     written = [Path(line) for line in captured.out.split()]
-    from ldm_studio.core.store import history_dir
+    from ldm_studio.core.files.store import history_dir
 
     assert len(written) == 2 and all(p.parent == history_dir() and p.is_file() for p in written)
     assert "No space left" in captured.err and str(history_dir()) in captured.err
@@ -115,7 +115,7 @@ def test_images_go_to_the_history_folder_when_out_fails_after_sampling(tiny_text
 def test_a_name_taken_while_writing_is_never_replaced(tmp_path, monkeypatch):
     """35: two `generate --seed 42 --out SAME` at once. The other process takes the name after this one
     looked and before it renamed: an exclusive create keeps both images (check-then-replace lost one)."""
-    import ldm_studio.core.outputs as outputs
+    import ldm_studio.core.files.outputs as outputs
 
     target = tmp_path / "same.png"
     real = outputs._write_temp

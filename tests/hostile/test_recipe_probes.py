@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ldm_studio.core.errors import FileFormatError
-from ldm_studio.core.recipe import A1111_KEY, RECIPE_KEY, parse_a1111, read_png_recipe
+from ldm_studio.core.files.recipe import A1111_KEY, RECIPE_KEY, parse_a1111, read_png_recipe
 from tests.hostile.helpers import bomb_png, png_with_text, recipe_json, semantic_recipe, small_png
 
 

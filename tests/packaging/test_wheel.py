@@ -39,7 +39,7 @@ def test_wheel_carries_resources(wheel):
 
 
 def test_wheel_carries_the_demo_model_when_the_tree_has_it(wheel):
-    demo = ROOT / "ldm_studio" / "resources" / "demo_model"
+    demo = ROOT / "resources" / "demo_model"
     if not (demo / "ldm_studio.json").is_file():
         pytest.skip("the demo model has not been trained into this tree")
     names = set(wheel.namelist())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from qt_helpers import JOB_TIMEOUT_MS, text_request
 
-from ldm_studio.core.store import history_dir
+from ldm_studio.core.files.store import history_dir
 
 
 class Recorder:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from qt_helpers import text_request
 
-from ldm_studio.core.device import choose_device
-from ldm_studio.core.engine import Engine
-from ldm_studio.core.previews import PREVIEW_FILE, ChannelPreview, LinearPreview
+from ldm_studio.core.generation.device import choose_device
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.previews import PREVIEW_FILE, ChannelPreview, LinearPreview
 from ldm_studio.qt.jobs import Job
 from ldm_studio.qt.mailbox import PreviewMailbox
 from ldm_studio.qt.worker import EngineWorker

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ldm_studio.core.batch.spec import ImageJob
-from ldm_studio.core.outputs import write_png_atomic
+from ldm_studio.core.files.outputs import write_png_atomic
 
 MIN_CELL = 128
 MAX_CELL = 256

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.batch.workers import Done, Event, Failed, Lost, load_worker_engine
 from ldm_studio.core.errors import LdmStudioError
-from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.generation.requests import GenerationRequest
 
 if TYPE_CHECKING:
-    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.models.model_folder import ModelInfo
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'ldm-studio[cluster]' (or pip install ray)"
 
@@ -37,7 +37,7 @@ class EngineActor:
     """The body of a Ray actor: one loaded Engine. Failures come back as values, so only a death raises."""
 
     def __init__(self, model: str, device: str, dtype: str | None, threads: int) -> None:
-        from ldm_studio.core.model_folder import read_model_info
+        from ldm_studio.core.models.model_folder import read_model_info
 
         self.engine = load_worker_engine(str(read_model_info(model).path), device, dtype, threads)
 

@@ -29,13 +29,13 @@ import numpy as np
 from ldm_studio.core.batch.contact_sheet import write_contact_sheet
 from ldm_studio.core.batch.spec import BadRow, BatchSpec, ImageJob, expand, plan_file_names
 from ldm_studio.core.batch.workers import Backend, Done, Failed, InProcessBackend, Lost
-from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, FileFormatError, LdmStudioError
-from ldm_studio.core.model_hash import model_hash
-from ldm_studio.core.outputs import remove_partial_files, write_png_atomic
-from ldm_studio.core.recipe import build_recipe, recipe_chunks
-from ldm_studio.core.requests import GenerationRequest
-from ldm_studio.core.untrusted import read_bytes_bounded, short_text
+from ldm_studio.core.files.outputs import remove_partial_files, write_png_atomic
+from ldm_studio.core.files.recipe import build_recipe, recipe_chunks
+from ldm_studio.core.files.untrusted import read_bytes_bounded, short_text
+from ldm_studio.core.generation.engine import Engine
+from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.models.model_hash import model_hash
 
 PLAN_FILE = "batch_plan.json"
 MANIFEST_FILE = "manifest.jsonl"
@@ -126,7 +126,7 @@ class BatchRun:
             if base_seed is not None and base_seed != stored_seed:
                 raise LdmStudioError(f"{self.out}: was started with base seed {stored_seed}, not {base_seed}")
             return stored_seed, None
-        from ldm_studio.core.requests import random_seed
+        from ldm_studio.core.generation.requests import random_seed
 
         seed = random_seed() if base_seed is None else base_seed
         return seed, {"spec": str(self.spec.source), "spec_sha256": spec_hash, "base_seed": seed}

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ldm_studio.core.condition_types import INPUTS
-from ldm_studio.core.conditions import condition_from_values, init_from_values
 from ldm_studio.core.errors import FileFormatError, LdmStudioError
-from ldm_studio.core.image_inputs import default_size
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings, check_guidance_cap, random_seed
-from ldm_studio.core.untrusted import parse_json, read_text_bounded, short_repr, short_text
+from ldm_studio.core.files.untrusted import parse_json, read_text_bounded, short_repr, short_text
+from ldm_studio.core.generation.condition_types import INPUTS
+from ldm_studio.core.generation.conditions import condition_from_values, init_from_values
+from ldm_studio.core.generation.image_inputs import default_size
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, check_guidance_cap, random_seed
+from ldm_studio.core.models.model_folder import ModelInfo
 
 SETTING_FIELDS = ("seed", "steps", "sampler", "guidance", "eta", "batch", "width", "height")
 FIELDS = (*INPUTS, *SETTING_FIELDS)  # the condition types' named inputs, then the settings

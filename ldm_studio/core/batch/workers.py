@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ldm_studio.core.errors import Cancelled, LdmStudioError
-from ldm_studio.core.requests import GenerationRequest
+from ldm_studio.core.generation.requests import GenerationRequest
 
 if TYPE_CHECKING:  # the engine imports torch; workers import it only in the worker process
-    from ldm_studio.core.engine import Engine
-    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.generation.engine import Engine
+    from ldm_studio.core.models.model_folder import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class ProcessBackend:
         self.dtype = dtype
         self.threads = threads or cpu_threads_per_worker(len(devices))
         self.start_timeout = start_timeout
-        from ldm_studio.core.device import choose_device
+        from ldm_studio.core.generation.device import choose_device
 
         self.device_label = choose_device(devices[0], dtype).label
         self._ctx = mp.get_context("spawn")
@@ -299,8 +299,8 @@ def load_worker_engine(model_path: str, device: str, dtype: str | None, threads:
     """An Engine for a worker, with its share of the CPU threads (set after the engine's own thread setup)."""
     import torch
 
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
 
     engine = Engine(choose_device(device, dtype))
     engine.prepare_thread()

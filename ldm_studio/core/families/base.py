@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from diffusers import AutoencoderKL, VQModel
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError
-from ldm_studio.core.model_folder import ModelInfo, read_json
-from ldm_studio.core.requests import Condition, GenerationRequest
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import Condition, GenerationRequest
+from ldm_studio.core.models.model_folder import ModelInfo, read_json
 
 if TYPE_CHECKING:
-    from ldm_studio.core.previews import LinearPreview
+    from ldm_studio.core.generation.previews import LinearPreview
 
 ProgressFn = Callable[[str, float], None]
 
@@ -179,7 +179,7 @@ class LatentDiffusionModel:
         init = request.init
         if init is None or init.mask is None:
             return images
-        from ldm_studio.core.img2img import composite
+        from ldm_studio.core.generation.img2img import composite
 
         return composite(images, init.image, init.mask)
 

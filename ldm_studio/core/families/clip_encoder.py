@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families.base import load_component
+from ldm_studio.core.generation.device import DeviceChoice
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,6 @@ from typing import Any
 
 import torch
 
-from ldm_studio.core.cond_stages import ClassEmbedder, save_cond_stage
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ConversionError, ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -25,8 +23,10 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.loading import load_encoder, load_unet
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import ClassCondition, Condition, GenerationRequest
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import ClassCondition, Condition, GenerationRequest
+from ldm_studio.core.models.cond_stages import ClassEmbedder, save_cond_stage
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 
 class ClassConditionalModel(LatentDiffusionModel):
@@ -102,8 +102,8 @@ def _check_original(config: Any, unet_layout: Any) -> None:
 
 def _convert_class_embedder(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
     """The original ClassEmbedder; cin256-v2 has 1001 rows: 1000 ImageNet classes and guidance's "no class"."""
-    from ldm_studio.core.convert import cond_stage
-    from ldm_studio.core.convert.keys import KeyMap
+    from ldm_studio.core.models.convert import cond_stage
+    from ldm_studio.core.models.convert.keys import KeyMap
 
     module = cond_stage.build_class_embedder(config.cond_stage, config.path)
     keys = KeyMap(weights, "class embedder", file)

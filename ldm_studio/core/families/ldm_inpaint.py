@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -28,10 +27,11 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.loading import load_unet
 from ldm_studio.core.families.registry import ConverterHook, FamilySpec, register
-from ldm_studio.core.image_inputs import InpaintCondition
-from ldm_studio.core.img2img import composite, image_tensor, mask_tensor, resized_mask, resized_pixels
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import Condition, GenerationRequest
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.image_inputs import InpaintCondition
+from ldm_studio.core.generation.img2img import composite, image_tensor, mask_tensor, resized_mask, resized_pixels
+from ldm_studio.core.generation.requests import Condition, GenerationRequest
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 
 class InpaintingModel(LatentDiffusionModel):

@@ -13,8 +13,6 @@ import numpy as np
 import torch
 from diffusers import UNet2DConditionModel
 
-from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -29,8 +27,8 @@ from ldm_studio.core.families.ldm_semantic import one_hot_map, resize_labels
 from ldm_studio.core.families.loading import check_map_encoder
 from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.families.registry import FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import (
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import (
     ClassCondition,
     CombinedCondition,
     Condition,
@@ -39,6 +37,8 @@ from ldm_studio.core.requests import (
     TextCondition,
     UnconditionalCondition,
 )
+from ldm_studio.core.models.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
 

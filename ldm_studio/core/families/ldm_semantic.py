@@ -15,8 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ldm_studio.core.cond_stages import SpatialRescaler, save_cond_stage
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ConversionError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -28,8 +26,10 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.loading import check_map_encoder, load_encoder, load_unet
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import Condition, GenerationRequest, SemanticMapCondition
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import Condition, GenerationRequest, SemanticMapCondition
+from ldm_studio.core.models.cond_stages import SpatialRescaler, save_cond_stage
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
 
@@ -115,13 +115,13 @@ LABEL_SETS = {182: "coco-stuff-182", 150: "ade20k-150"}  # by the number of labe
 
 
 def _map_channels(config: Any, first_stage: Any) -> int:
-    from ldm_studio.core.convert import cond_stage
+    from ldm_studio.core.models.convert import cond_stage
 
     return cond_stage.build_spatial_rescaler(config.cond_stage, config.path).output_channels
 
 
 def _check_original(config: Any, unet_layout: Any) -> None:
-    from ldm_studio.core.convert import cond_stage
+    from ldm_studio.core.models.convert import cond_stage
 
     labels = cond_stage.build_spatial_rescaler(config.cond_stage, config.path).in_channels
     if labels not in LABEL_SETS:
@@ -131,8 +131,8 @@ def _check_original(config: Any, unet_layout: Any) -> None:
 
 
 def _convert_rescaler(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
-    from ldm_studio.core.convert import cond_stage
-    from ldm_studio.core.convert.keys import KeyMap
+    from ldm_studio.core.models.convert import cond_stage
+    from ldm_studio.core.models.convert.keys import KeyMap
 
     module = cond_stage.build_spatial_rescaler(config.cond_stage, config.path)
     keys = KeyMap(weights, "map encoder", file)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -25,10 +24,11 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.loading import load_unet
 from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
-from ldm_studio.core.image_inputs import SuperResCondition
-from ldm_studio.core.img2img import image_tensor, resized_pixels
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import Condition, GenerationRequest
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.image_inputs import SuperResCondition
+from ldm_studio.core.generation.img2img import image_tensor, resized_pixels
+from ldm_studio.core.generation.requests import Condition, GenerationRequest
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 
 class SuperResolutionModel(LatentDiffusionModel):

@@ -12,7 +12,6 @@ from typing import Any
 import torch
 from diffusers import UNet2DConditionModel
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ConversionError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -25,8 +24,9 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, DiffusersLayout, FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 
 class TextToImageModel(LatentDiffusionModel):
@@ -70,8 +70,8 @@ def _convert_text_encoder(config: Any, weights: dict[str, Any], file: Path, toke
     """The original BERTEmbedder → diffusers' LDMBertModel, saved with its BERT tokenizer."""
     from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
 
-    from ldm_studio.core.convert import cond_stage
-    from ldm_studio.core.convert.keys import KeyMap
+    from ldm_studio.core.models.convert import cond_stage
+    from ldm_studio.core.models.convert.keys import KeyMap
 
     bert_config = cond_stage.bert_config(config.cond_stage, config.path)
     module = LDMBertModel(LDMBertConfig(**bert_config))

@@ -5,7 +5,6 @@ There is nothing to guide towards, so guidance is off whatever the scale says.
 
 from __future__ import annotations
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -17,8 +16,9 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.loading import load_unet
 from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import Condition, GenerationRequest, UnconditionalCondition
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import Condition, GenerationRequest, UnconditionalCondition
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 
 class UnconditionalModel(LatentDiffusionModel):

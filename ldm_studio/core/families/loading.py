@@ -6,12 +6,12 @@ from pathlib import Path
 
 from diffusers import UNet2DConditionModel, UNet2DModel
 
-from ldm_studio.core.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families.base import load_component
-from ldm_studio.core.model_folder import ModelInfo, read_json
-from ldm_studio.core.unet_heads import apply_attention_heads
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.models.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
+from ldm_studio.core.models.model_folder import ModelInfo, read_json
+from ldm_studio.core.models.unet_heads import apply_attention_heads
 
 UNET_CLASSES = {"UNet2DModel": UNet2DModel, "UNet2DConditionModel": UNet2DConditionModel}
 

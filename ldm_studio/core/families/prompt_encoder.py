@@ -8,10 +8,10 @@ import torch
 from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertModel
 from transformers import AutoTokenizer
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families.base import load_component
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.models.model_folder import ModelInfo
 
 KEEP = 8  # embeddings kept: the negative prompt and the last prompts repeat from job to job
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ldm_studio.core.condition_types import ConditionType
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.model_folder import Defaults
+from ldm_studio.core.generation.condition_types import ConditionType
+from ldm_studio.core.models.model_folder import Defaults
 
 if TYPE_CHECKING:
     from ldm_studio.core.families.base import LatentDiffusionModel
-    from ldm_studio.core.model_folder import ModelInfo
+    from ldm_studio.core.models.model_folder import ModelInfo
 
 BUILT_IN = "ldm_studio.core.families"
 

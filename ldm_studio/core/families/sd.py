@@ -12,7 +12,6 @@ from pathlib import Path
 
 from diffusers import UNet2DConditionModel
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -24,8 +23,9 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
-from ldm_studio.core.model_folder import Defaults, ModelInfo, read_json
-from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=25, guidance=7.5, eta=0.0)
 

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from diffusers import UNet2DConditionModel
 
-from ldm_studio.core.device import DeviceChoice
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
@@ -28,8 +27,9 @@ from ldm_studio.core.families.base import (
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
-from ldm_studio.core.model_folder import Defaults, ModelInfo
-from ldm_studio.core.requests import Condition, GenerationRequest, TextCondition
+from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
+from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=30, guidance=5.0, eta=0.0)
 
@@ -39,7 +39,7 @@ def zero_empty_negative(info: ModelInfo) -> bool:
     index = info.path / "model_index.json"
     if not index.is_file():
         return True
-    from ldm_studio.core.model_folder import read_json
+    from ldm_studio.core.models.model_folder import read_json
 
     return bool(read_json(index).get("force_zeros_for_empty_prompt", True))
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 
 from ldm_studio.core.families.registry import get_family
-from ldm_studio.core.model_folder import ModelInfo
+from ldm_studio.core.models.model_folder import ModelInfo
 from ldm_studio.widgets.map_painter.live import LiveGenerator
 from ldm_studio.widgets.map_painter.panel import MapTab
 from ldm_studio.widgets.map_painter.workspace import CanvasArea

@@ -2,7 +2,7 @@
 
 A plain QWidget rather than a QGraphicsView: painting needs an exact widget→pixel mapping
 and nearest-neighbour drawing, which is two lines here. The canvas only turns mouse events
-into document operations; the document (core.map_document) owns the pixels and the history.
+into document operations; the document (core.maps.map_document) owns the pixels and the history.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ldm_studio.core.display_colors import display_palette
-from ldm_studio.core.labels import LabelSet
-from ldm_studio.core.map_document import LabelMap
+from ldm_studio.core.maps.display_colors import display_palette
+from ldm_studio.core.maps.labels import LabelSet
+from ldm_studio.core.maps.map_document import LabelMap
 from ldm_studio.qt.images import to_qimage
 from ldm_studio.widgets.map_painter.tools import MAX_SIZE, MIN_SIZE, STROKE_TOOLS, TOOL_INFO, Tool
 

@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QAbstractSpinBox, QHBoxLayout, QLabel, QSpinBox, QToolBar, QVBoxLayout, QWidget
 
-from ldm_studio.core.labels import LabelSet
-from ldm_studio.core.map_document import LabelMap
+from ldm_studio.core.maps.labels import LabelSet
+from ldm_studio.core.maps.map_document import LabelMap
 from ldm_studio.widgets.map_painter.canvas import MapCanvas
 from ldm_studio.widgets.map_painter.tools import MAX_SIZE, MIN_SIZE, TOOL_INFO, Tool, tool_icon
 

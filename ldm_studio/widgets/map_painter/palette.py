@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.core.display_colors import display_color
-from ldm_studio.core.labels import LabelSet
+from ldm_studio.core.maps.display_colors import display_color
+from ldm_studio.core.maps.labels import LabelSet
 
 # the labels landscape painters reach for, in the order they reach for them (real names of each set)
 LANDSCAPE_FIRST: dict[str, tuple[str, ...]] = {

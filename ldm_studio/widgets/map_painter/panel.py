@@ -24,16 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.core.condition_types import ConditionType, SemanticMapCondition
-from ldm_studio.core.display_colors import display_color
 from ldm_studio.core.errors import LdmStudioError, RequestError
-from ldm_studio.core.label_translation import translate_map
-from ldm_studio.core.labels import LabelSet, load_label_set
-from ldm_studio.core.map_document import LabelMap
-from ldm_studio.core.map_files import OpenedMap, open_map_image
-from ldm_studio.core.map_templates import make_template, template_names
-from ldm_studio.core.model_folder import ModelInfo
-from ldm_studio.core.semantic_maps import write_map_file
+from ldm_studio.core.generation.condition_types import ConditionType, SemanticMapCondition
+from ldm_studio.core.maps.display_colors import display_color
+from ldm_studio.core.maps.label_translation import translate_map
+from ldm_studio.core.maps.labels import LabelSet, load_label_set
+from ldm_studio.core.maps.map_document import LabelMap
+from ldm_studio.core.maps.map_files import OpenedMap, open_map_image
+from ldm_studio.core.maps.map_templates import make_template, template_names
+from ldm_studio.core.maps.semantic_maps import write_map_file
+from ldm_studio.core.models.model_folder import ModelInfo
 from ldm_studio.widgets.map_painter.editor import MapEditor
 from ldm_studio.widgets.map_painter.palette import PaletteView
 

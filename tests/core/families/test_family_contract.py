@@ -13,15 +13,15 @@ import pytest
 
 from ldm_studio.cli import main
 from ldm_studio.core.batch.spec import BatchSpec, Row, row_request
-from ldm_studio.core.conditions import condition_from_values
 from ldm_studio.core.errors import Cancelled
 from ldm_studio.core.families.registry import families
-from ldm_studio.core.model_folder import read_model_info
-from ldm_studio.core.outputs import save_images
-from ldm_studio.core.previews import PreviewPolicy
-from ldm_studio.core.recipe import read_png_recipe
-from ldm_studio.core.requests import GenerationRequest, SamplerSettings
-from ldm_studio.core.samplers import SAMPLER_NAMES
+from ldm_studio.core.files.outputs import save_images
+from ldm_studio.core.files.recipe import read_png_recipe
+from ldm_studio.core.generation.conditions import condition_from_values
+from ldm_studio.core.generation.previews import PreviewPolicy
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings
+from ldm_studio.core.generation.samplers import SAMPLER_NAMES
+from ldm_studio.core.models.model_folder import read_model_info
 from ldm_studio.testing.family_models import TINY
 
 FAMILIES = sorted(families())
@@ -34,8 +34,8 @@ def test_every_registered_family_has_a_tiny_model():
 @pytest.fixture(scope="module", params=FAMILIES)
 def loaded(request, tmp_path_factory):
     """(engine, info, named inputs) on the family's tiny model, loaded once per family."""
-    from ldm_studio.core.device import choose_device
-    from ldm_studio.core.engine import Engine
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
 
     tiny = TINY[request.param]
     folder = tiny.write(tmp_path_factory.mktemp(request.param) / "model")
