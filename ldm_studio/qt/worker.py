@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from ldm_studio.core.approx_decoder import policy_for, preview_source
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.engine import Engine
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.memory import sample_with_retry
 from ldm_studio.core.model_hash import model_hash
-from ldm_studio.core.previews import PreviewPolicy, decode_preview, linear_preview_for
+from ldm_studio.core.previews import decode_preview, linear_preview_for
 from ldm_studio.core.requests import GenerationRequest
 from ldm_studio.core.sampling import StepEvent
 from ldm_studio.core.trajectory import Trajectory, TrajectoryStore, branch_recipe, branch_resume, image_sha256
@@ -80,6 +81,9 @@ class EngineWorker(QObject):
         self.mailbox = mailbox
         self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
+        # set from the GUI thread (a str swap), read at each job's start: see core.approx_decoder.PREVIEW_MODES
+        self.preview_mode = "approx"
+        self.preview_source = "linear projection"  # what "approx" shows for the loaded model
 
     @Slot()
     def prepare_thread(self) -> None:
@@ -93,6 +97,7 @@ class EngineWorker(QObject):
             # Fit (or read) the cheap preview projection now, so the first request's first
             # preview does not pay for it.
             self._projection = linear_preview_for(model)
+            self.preview_source = preview_source(model)  # reads the approximate decoder if one is cached
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return
@@ -222,7 +227,7 @@ class EngineWorker(QObject):
         resume=None,
     ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
-        policy = PreviewPolicy("cheap", projection=self._projection)
+        policy = policy_for(self.preview_mode, self._projection)
 
         def on_step(event: StepEvent) -> None:
             if trajectory is not None:
