@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ldm_studio.core.families.base import LatentDiffusionModel
 
 DECODER_FILE = "preview_decoder.safetensors"
-WIDTH = 32  # feature channels: ~30k parameters, ~60 KB as float16
+WIDTH = 32  # feature channels: ~23k parameters, ~45 KB as float16
 
 
 class TinyDecoder(nn.Module):
@@ -45,18 +45,21 @@ class TinyDecoder(nn.Module):
         super().__init__()
         self.channels, self.factor, self.width = channels, factor, width
         stages = max(round(math.log2(factor)), 0) if factor > 1 else 0
-        # narrower at higher resolutions: most of the cost is in the last, full-resolution layers
-        widths = [width] + [max(width * 3 // 4, 8)] * max(stages - 1, 0) + [max(width // 2, 8)] * (stages > 0)
+        # the last upsampling is a pixel shuffle (a conv at half resolution giving 3×4 channels): no
+        # convolution runs at full resolution, where most of the cost would be
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.SiLU()]
         layers += [nn.Conv2d(width, width, 3, padding=1), nn.SiLU()]
-        for i in range(stages):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(widths[i], widths[i + 1], 3, padding=1)]
-            layers.append(nn.SiLU())
-        layers.append(nn.Conv2d(widths[-1], 3, 3, padding=1))
+        for _ in range(stages - 1):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1), nn.SiLU()]
+        if stages:
+            layers += [nn.Conv2d(width, 3 * 4, 3, padding=1), nn.PixelShuffle(2)]
+        else:
+            layers.append(nn.Conv2d(width, 3, 3, padding=1))
         self.body = nn.Sequential(*layers)
         self.linear = nn.Conv2d(channels, 3, 1)  # the linear projection, upscaled bilinearly and added
-        nn.init.zeros_(self.body[-1].weight)
-        nn.init.zeros_(self.body[-1].bias)
+        last = self.body[-2] if stages else self.body[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         size = (z.shape[-2] * self.factor, z.shape[-1] * self.factor)
@@ -104,6 +107,7 @@ class ApproxDecoder:
         }
         tmp = path.with_name(path.name + ".tmp")
         save_file(tensors, str(tmp), metadata=meta)
+        tmp.chmod(0o644)  # safetensors writes 0600: the file is shipped with (or shared like) the model
         tmp.replace(path)
 
     @classmethod

@@ -85,3 +85,16 @@ def test_policy_for_each_window_setting():
     full = ad.policy_for("full")
     assert full.kind == "full" and full.every == ad.FULL_EVERY
     assert ad.policy_for("nonsense").kind == "approx"
+
+
+@pytest.mark.skipif(demo_model_path() is None, reason="this install has no demo model")
+def test_shipped_demo_decoder_reaches_24_db_on_heldout_latents():
+    """The decoder shipped with the demo model, on latents of images it was not fitted on (another seed)."""
+    from ldm_studio.core.device import choose_device
+    from ldm_studio.core.engine import load_model
+
+    model = load_model(demo_model_path(), choose_device("cpu"))
+    decoder = ad.approx_decoder_for(model)
+    assert decoder is not None, "the demo model ships preview_decoder.safetensors"
+    latents = ad.calibration_latents(model, 32, 0, seed=4321)
+    assert ad.psnr(decoder.decode(latents), ad.decode_all(model, latents)) >= 24.0
