@@ -98,3 +98,15 @@ def test_shipped_demo_decoder_reaches_24_db_on_heldout_latents():
     assert decoder is not None, "the demo model ships preview_decoder.safetensors"
     latents = ad.calibration_latents(model, 32, 0, seed=4321)
     assert ad.psnr(decoder.decode(latents), ad.decode_all(model, latents)) >= 24.0
+
+
+def test_fitting_a_decoder_leaves_the_model_hash_alone(tmp_path):
+    """The cached decoder is derived data: recipes keep naming the same model after `fit-preview`."""
+    from ldm_studio.core.model_hash import DERIVED_FILES, model_hash
+
+    assert ad.DECODER_FILE in DERIVED_FILES
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "model.safetensors").write_bytes(b"weights")
+    before = model_hash(tmp_path)
+    (tmp_path / ad.DECODER_FILE).write_bytes(b"decoder")
+    assert model_hash(tmp_path) == before
