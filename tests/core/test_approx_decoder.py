@@ -110,3 +110,16 @@ def test_fitting_a_decoder_leaves_the_model_hash_alone(tmp_path):
     before = model_hash(tmp_path)
     (tmp_path / ad.DECODER_FILE).write_bytes(b"decoder")
     assert model_hash(tmp_path) == before
+
+
+def test_fit_preview_command_writes_the_decoder_into_the_model_folder(tmp_path, capsys):
+    from ldm_studio.cli import main
+    from ldm_studio.testing.tiny_models import write_text_model
+
+    folder = write_text_model(tmp_path / "tiny")
+    args = ["fit-preview", str(folder), "--minutes", "0.03", "--images", "8", "--runs", "1", "--quiet"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == str(folder.resolve() / ad.DECODER_FILE)
+    assert ad.ApproxDecoder.load(folder / ad.DECODER_FILE).net.factor == 8
+    assert main(["fit-preview", str(folder), "--minutes", "0"]) == 2
+    assert "--minutes" in capsys.readouterr().err
