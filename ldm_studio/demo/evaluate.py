@@ -112,6 +112,7 @@ class Judges:
             state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
                      for k, v in net.state_dict().items()}  # fmt: skip
             save_file(state, str(folder / name))
+            (folder / name).chmod(0o644)  # safetensors writes 0600; these ship with the package
 
     @classmethod
     def load(cls, folder: Path = JUDGES_FOLDER) -> Judges:
@@ -138,12 +139,13 @@ def _train(
     seed: int,
     say: Callable[[str], None],
     name: str,
+    batch: int = 64,
 ) -> None:
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     net.train()
     for step in range(steps):
-        idx = torch.randint(len(x), (64,), generator=gen)
+        idx = torch.randint(len(x), (batch,), generator=gen)
         xb, yb = x[idx], y[idx]
         if step % 2:
             xb, yb = xb.flip(-1), (yb.flip(-1) if yb.ndim > 1 else yb)
@@ -159,7 +161,7 @@ def _train(
 
 
 def train_judges(
-    scenes: int = 4000, steps: int = 400, seed: int = 0, progress: Callable[[str], None] | None = None
+    scenes: int = 4000, steps: int = 300, seed: int = 0, progress: Callable[[str], None] | None = None
 ) -> Judges:
     """Train both judges on `scenes` procedural scenes (deterministic for a given seed and thread count)."""
     say = progress or (lambda message: None)
@@ -170,7 +172,7 @@ def train_judges(
     _train(classifier, lambda n, a, b: F.cross_entropy(n(a), b), x, torch.from_numpy(data.classes), steps, seed,
            say, "classifier")  # fmt: skip
     _train(segmenter, lambda n, a, b: F.cross_entropy(n(a), b), x, map_to_channels(data.maps), steps, seed + 1,
-           say, "segmenter")  # fmt: skip
+           say, "segmenter", batch=32)  # fmt: skip
     return Judges(classifier, segmenter)
 
 
