@@ -58,7 +58,9 @@ class TinyDecoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.linear = nn.Conv2d(channels, 3, 1)  # the linear projection, upscaled bilinearly and added
         last = self.body[-2] if stages else self.body[-1]
+        assert isinstance(last, nn.Conv2d)
         nn.init.zeros_(last.weight)
+        assert last.bias is not None
         nn.init.zeros_(last.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -74,6 +76,7 @@ class TinyDecoder(nn.Module):
         w = torch.as_tensor(weights, dtype=torch.float32)
         with torch.no_grad():
             self.linear.weight.copy_(w[:-1].T[:, :, None, None])
+            assert self.linear.bias is not None
             self.linear.bias.copy_(w[-1])
 
 
@@ -134,10 +137,14 @@ def decoder_paths(model: LatentDiffusionModel) -> list[Path]:
     return [model.info.path / DECODER_FILE, user_cache_dir() / "previews" / f"{folder_key}.safetensors"]
 
 
+_UNSET = object()
+
+
 def approx_decoder_for(model: LatentDiffusionModel) -> ApproxDecoder | None:
     """The model's fitted decoder (kept on the model once read), or None when none is cached."""
-    if hasattr(model, "approx_decoder"):
-        return model.approx_decoder
+    kept = getattr(model, "approx_decoder", _UNSET)  # kept on the loaded model (None: looked, none cached)
+    if kept is None or isinstance(kept, ApproxDecoder):
+        return kept
     decoder = None
     stamp = _fingerprint(model)
     for path in decoder_paths(model):
@@ -147,7 +154,7 @@ def approx_decoder_for(model: LatentDiffusionModel) -> ApproxDecoder | None:
                 break
             except ValueError:
                 continue
-    model.approx_decoder = decoder
+    setattr(model, "approx_decoder", decoder)  # noqa: B010 (not a declared attribute of the model)
     return decoder
 
 
@@ -159,7 +166,7 @@ def save_for(model: LatentDiffusionModel, decoder: ApproxDecoder) -> Path:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             decoder.save(path, stamp)
-            model.approx_decoder = decoder
+            setattr(model, "approx_decoder", decoder)  # noqa: B010
             return path
         except OSError as exc:
             error = exc
