@@ -200,6 +200,19 @@ class EngineController(QObject):
                 return True
         return False
 
+    @property
+    def preview_mode(self) -> str:
+        return self._worker.preview_mode
+
+    def set_preview_mode(self, mode: str) -> None:
+        """Which live preview the next jobs render (a key of core.approx_decoder.PREVIEW_MODES)."""
+        self._worker.preview_mode = mode
+
+    @property
+    def preview_source(self) -> str:
+        """The cheap preview the loaded model has: "approximate decoder" or "linear projection"."""
+        return self._worker.preview_source
+
     def request_full_preview(self) -> bool:
         """Ask the running job for a full decode of its current prediction (the cheap preview is
         only a projection). False when no generation is running."""

@@ -17,11 +17,11 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.errors import Cancelled, LdmStudioError
+from ldm_studio.core.generation.approx_decoder import policy_for, preview_source
 from ldm_studio.core.generation.engine import Engine
 from ldm_studio.core.generation.memory import sample_with_retry
 from ldm_studio.core.generation.previews import (
     ChannelPreview,
-    PreviewPolicy,
     ProjectionFit,
     cached_linear_preview,
     decode_preview,
@@ -98,6 +98,9 @@ class EngineWorker(QObject):
         self._fit: ProjectionFit | None = None
         self._fit_queued = False  # one piece in the queue at a time, however often a model is opened
         self._fit_more.connect(self._fit_next, Qt.ConnectionType.QueuedConnection)
+        # set from the GUI thread (a str swap), read at each job's start: see core.approx_decoder.PREVIEW_MODES
+        self.preview_mode = "approx"
+        self.preview_source = "linear projection"  # what "approx" shows for the loaded model
 
     @Slot()
     def prepare_thread(self) -> None:
@@ -112,6 +115,7 @@ class EngineWorker(QObject):
             # The cheap preview's projection, when cached; otherwise it is fitted piece by piece
             # after `model_loaded`, between jobs, and previews are false-colour until then.
             self._projection = cached_linear_preview(model)
+            self.preview_source = preview_source(model)  # reads the approximate decoder if one is cached
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return
@@ -273,7 +277,7 @@ class EngineWorker(QObject):
         resume=None,
     ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
-        policy = PreviewPolicy("cheap", projection=self._projection)
+        policy = policy_for(self.preview_mode, self._projection)
 
         def on_step(event: StepEvent) -> None:
             if trajectory is not None:

@@ -46,6 +46,7 @@ from ldm_studio.widgets.image_input import PictureTab
 from ldm_studio.widgets.map_painter import install_map_painter
 from ldm_studio.widgets.model_picker import ModelPicker
 from ldm_studio.widgets.models_dialog import ModelsDialog
+from ldm_studio.widgets.preview_menu import install_preview_menu
 from ldm_studio.widgets.progress_panel import ProgressPanel
 from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
@@ -212,6 +213,7 @@ class MainWindow(QMainWindow):
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.fit_action)
         view_menu.addAction(self.actual_action)
+        self.preview_actions = install_preview_menu(self, view_menu)
         view_menu.addSeparator()
         view_menu.addAction(self.controls_dock.toggleViewAction())
         view_menu.addAction(self.history_dock.toggleViewAction())
@@ -423,7 +425,10 @@ class MainWindow(QMainWindow):
         if not self.controller.busy:
             self.progress.set_idle()
         self.clear_error()
-        self.show_message(f"Loaded {info.name} ({info.family}) on {self.controller.device_label}")
+        self.show_message(
+            f"Loaded {info.name} ({info.family}) on {self.controller.device_label}; "
+            f"live preview: {self.controller.preview_source}"
+        )
         if self._pending_upscale is not None and upscales(info):
             self._start_upscale(self._pending_upscale)
 

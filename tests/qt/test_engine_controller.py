@@ -210,8 +210,9 @@ def test_progress_counts_the_samplers_real_steps(qtbot, loaded_controller):
 
 
 def test_full_decode_on_demand_mid_job(qtbot, loaded_controller):
-    """Cheap previews are latent-sized; asking for a decode gives the full picture at the next step."""
+    """Linear previews are latent-sized; asking for a decode gives the full picture at the next step."""
     ctl = loaded_controller
+    ctl.set_preview_mode("linear")  # the default (approximate decoder or smooth projection) is full size
     rec = Recorder(ctl)
     asked = []
 

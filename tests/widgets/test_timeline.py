@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -13,6 +14,14 @@ from qt_helpers import JOB_TIMEOUT_MS
 
 from ldm_studio.core.files.recipe import RECIPE_KEY
 from ldm_studio.widgets.timeline import qimage_array
+
+
+@pytest.fixture(autouse=True)
+def linear_previews(request):
+    """Latent-size linear previews, so a kept step's preview is told from its full decode by its width
+    (the default, approximate-decoder preview is full size: tests/qt/test_preview_menu.py)."""
+    if "window" in request.fixturenames:
+        request.getfixturevalue("window").controller.set_preview_mode("linear")
 
 
 def finish_job(qtbot, window) -> tuple[int, list[str]]:

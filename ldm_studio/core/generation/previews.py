@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ldm_studio.core.families.base import LatentDiffusionModel
 
 PREVIEW_FILE = "preview_projection.json"
-PreviewKind = Literal["none", "cheap", "full"]
+PreviewKind = Literal["none", "cheap", "approx", "full"]  # approx: generation.approx_decoder, else smooth linear
 
 
 @dataclass(frozen=True)
@@ -300,6 +300,10 @@ class PreviewPolicy:
             return None
         if self.kind == "full":
             return decode_preview(model, x0)
+        if self.kind == "approx":
+            from ldm_studio.core.generation.approx_decoder import approx_preview
+
+            return approx_preview(model, x0, self.projection)
         if self.projection is None:
             self.projection = linear_preview_for(model)
         if x0.device.type != "cuda":

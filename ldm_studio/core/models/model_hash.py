@@ -14,10 +14,16 @@ from ldm_studio.core.files.store import user_cache_dir
 
 WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".pth"}
 SHORT = 10
+# derived from the model, not part of it: the preview decoder `fit-preview` caches (core.approx_decoder.DECODER_FILE)
+DERIVED_FILES = {"preview_decoder.safetensors"}
 
 
 def weight_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.relative_to(folder).as_posix() not in DERIVED_FILES
+    )
 
 
 def model_hash(folder: str | Path) -> str:
