@@ -98,6 +98,27 @@ class LatentDiffusionModel:
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> LatentDiffusionModel:
         raise NotImplementedError
 
+    @classmethod
+    def load_plain(
+        cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None, extra: int = 0, what: str = ""
+    ) -> Any:
+        """`load` of a family whose conditioning has no weights of its own (uncond, superres, inpaint):
+        its plain U-Net, which must take the latent plus `extra` channels (`what` names them), and its
+        first stage."""
+        from ldm_studio.core.families.loading import load_unet
+
+        report = progress or (lambda _msg, _frac: None)
+        report("U-Net", 0.0)
+        unet = load_unet(info, choice, ("UNet2DModel",))
+        expected = info.latent_channels + extra
+        if unet.config.in_channels != expected:
+            wanted = f"latent + {what} = {expected}" if extra else f"the latent's {expected}"
+            raise ModelFolderError(info.path / "unet", f"in_channels is {unet.config.in_channels}, expected {wanted}")
+        report("autoencoder", 0.7)
+        autoencoder = load_autoencoder(info, choice)
+        report("ready", 1.0)
+        return cls(info, unet, autoencoder, load_scheduler_config(info), choice)
+
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
         """Condition → tensors for a batch; `uncond` only when `guided`.
 

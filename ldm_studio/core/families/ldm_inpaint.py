@@ -16,16 +16,13 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
-from ldm_studio.core.errors import ModelFolderError, RequestError
+from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
     LatentDiffusionModel,
     ProgressFn,
-    load_autoencoder,
-    load_scheduler_config,
 )
-from ldm_studio.core.families.loading import load_unet
 from ldm_studio.core.families.registry import ConverterHook, FamilySpec, register
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.image_inputs import InpaintCondition
@@ -39,19 +36,7 @@ class InpaintingModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> InpaintingModel:
-        report = progress or (lambda _msg, _frac: None)
-        report("U-Net", 0.0)
-        unet = load_unet(info, choice, ("UNet2DModel",))
-        expected = 2 * info.latent_channels + 1
-        if unet.config.in_channels != expected:
-            raise ModelFolderError(
-                info.path / "unet",
-                f"in_channels is {unet.config.in_channels}, expected latent + masked-image latent + mask = {expected}",
-            )
-        report("autoencoder", 0.7)
-        autoencoder = load_autoencoder(info, choice)
-        report("ready", 1.0)
-        return cls(info, unet, autoencoder, load_scheduler_config(info), choice)
+        return cls.load_plain(info, choice, progress, extra=info.latent_channels + 1, what="masked-image latent + mask")
 
     @property
     def has_unconditional(self) -> bool:

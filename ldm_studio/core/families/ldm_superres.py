@@ -13,16 +13,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ldm_studio.core.errors import ModelFolderError, RequestError
+from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
     ConditionTensors,
     LatentDiffusionModel,
     ProgressFn,
-    load_autoencoder,
-    load_scheduler_config,
 )
-from ldm_studio.core.families.loading import load_unet
 from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.image_inputs import SuperResCondition
@@ -36,18 +33,7 @@ class SuperResolutionModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> SuperResolutionModel:
-        report = progress or (lambda _msg, _frac: None)
-        report("U-Net", 0.0)
-        unet = load_unet(info, choice, ("UNet2DModel",))
-        expected = info.latent_channels + 3
-        if unet.config.in_channels != expected:
-            raise ModelFolderError(
-                info.path / "unet", f"in_channels is {unet.config.in_channels}, expected latent + RGB = {expected}"
-            )
-        report("autoencoder", 0.7)
-        autoencoder = load_autoencoder(info, choice)
-        report("ready", 1.0)
-        return cls(info, unet, autoencoder, load_scheduler_config(info), choice)
+        return cls.load_plain(info, choice, progress, extra=3, what="RGB")
 
     @property
     def has_unconditional(self) -> bool:

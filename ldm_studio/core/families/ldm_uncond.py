@@ -11,10 +11,7 @@ from ldm_studio.core.families.base import (
     ConditionTensors,
     LatentDiffusionModel,
     ProgressFn,
-    load_autoencoder,
-    load_scheduler_config,
 )
-from ldm_studio.core.families.loading import load_unet
 from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, UnconditionalCondition
@@ -26,13 +23,7 @@ class UnconditionalModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> UnconditionalModel:
-        report = progress or (lambda _msg, _frac: None)
-        report("U-Net", 0.0)
-        unet = load_unet(info, choice, ("UNet2DModel",))
-        report("autoencoder", 0.7)
-        autoencoder = load_autoencoder(info, choice)
-        report("ready", 1.0)
-        return cls(info, unet, autoencoder, load_scheduler_config(info), choice)
+        return cls.load_plain(info, choice, progress)
 
     @property
     def has_unconditional(self) -> bool:
