@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.generation.condition_types import ConditionType
+from ldm_studio.core.generation.condition_types import INPUTS, ConditionType, is_present
 from ldm_studio.core.models.model_folder import Defaults
 
 if TYPE_CHECKING:
@@ -132,11 +132,10 @@ def _input_types(kind: type[ConditionType]) -> tuple[type[ConditionType], ...]:
 
 
 def _given(value: Any, name: str) -> bool:
-    if name == "negative":  # an empty negative prompt is the default, not an input
-        return bool(value)
-    if isinstance(value, (list, tuple)):
-        return len(value) > 0
-    return value is not None
+    """A value that is there and is not the input's own default (an empty negative prompt is no input)."""
+    spec = INPUTS.get(name)
+    default = spec.cli.get("default") if spec is not None else None
+    return is_present(value) and (default is None or value != default)
 
 
 _FAMILIES: dict[str, FamilySpec] = {}

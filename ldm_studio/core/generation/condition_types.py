@@ -78,11 +78,6 @@ class ConditionType:
         raise NotImplementedError
 
     @classmethod
-    def given(cls, values: Mapping[str, Any]) -> bool:
-        """Whether any of this type's inputs has a value."""
-        return any(_present(values.get(spec.name)) for spec in cls.inputs)
-
-    @classmethod
     def required_message(cls) -> str:
         """What to say when a family needs this input and none was given."""
         names = " or ".join(spec.name for spec in cls.inputs)
@@ -122,7 +117,8 @@ class ConditionType:
         return type(self).__name__.removesuffix("Condition").lower()
 
 
-def _present(value: Any) -> bool:
+def is_present(value: Any) -> bool:
+    """A named input's value is there (not None, not an empty list)."""
     if value is None:
         return False
     if isinstance(value, (list, tuple)):
@@ -155,10 +151,6 @@ class TextCondition(ConditionType):
             length = len(getattr(self, name))
             if length > MAX_PROMPT_CHARS:
                 raise RequestError(name, f"is {length} characters long; the limit is {MAX_PROMPT_CHARS}")
-
-    @classmethod
-    def given(cls, values: Mapping[str, Any]) -> bool:
-        return values.get("prompt") is not None  # a negative prompt alone is no text input
 
     @classmethod
     def required_message(cls) -> str:
@@ -225,7 +217,7 @@ class ClassCondition(ConditionType):
     @classmethod
     def from_inputs(cls, info: ModelInfo, values: Mapping[str, Any], prefix: str = "") -> ClassCondition | None:
         raw: Any = values.get("class")
-        if not _present(raw):
+        if not is_present(raw):
             return None
         classes: Sequence[str | int] = [raw] if isinstance(raw, (str, int)) else raw
         return cls(parse_classes(classes, class_names_of(info)))

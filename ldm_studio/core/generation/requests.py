@@ -82,7 +82,7 @@ class GenerationRequest:
         The loop seeds every image separately, so this makes the same picture as the batch did.
         """
         settings = replace(self.settings, seed=self.settings.seed + index, batch_size=1)
-        return GenerationRequest(condition_for_image(self.condition, index), settings, self.init)
+        return GenerationRequest(self.condition.for_image(index), settings, self.init)
 
     def check_for(self, model: ModelInfo) -> None:
         """Raise RequestError if this request does not fit the model (family, size, its inputs)."""
@@ -129,11 +129,6 @@ def _check_float(name: str, value: object, *, low: float) -> None:
         raise RequestError(name, f"must be a finite number >= {low}, got {value}")
 
 
-def condition_for_image(condition: Condition, index: int) -> Condition:
-    """The condition of image `index` alone (a per-image class list picks its entry)."""
-    return condition.for_image(index)
-
-
 __all__ = [
     "MAX_PROMPT_CHARS",
     "ClassCondition",
@@ -145,6 +140,5 @@ __all__ = [
     "SemanticMapCondition",
     "TextCondition",
     "UnconditionalCondition",
-    "condition_for_image",
     "random_seed",
 ]
