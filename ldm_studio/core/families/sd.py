@@ -21,8 +21,10 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
+from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
@@ -71,6 +73,8 @@ class StableDiffusionModel(LatentDiffusionModel):
         return TextCondition("")
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
+            return encode_controlled(self, condition, batch_size, guided, request)
         assert isinstance(condition, TextCondition)
         texts = [condition.prompt, condition.negative] if guided else [condition.prompt]
         count, chunks = chunk_count([self.text], texts)
@@ -88,7 +92,7 @@ SPEC = register(
         title="prompt → CLIP → cross-attention (Stable Diffusion 1.x/2.x)",
         model_class=StableDiffusionModel,
         builder=TextCondition,
-        conditions=(TextCondition,),
+        conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer"),
         defaults=DEFAULTS,
         diffusers=(DiffusersLayout("StableDiffusionPipeline", DEFAULTS, refine=few_step_defaults),),

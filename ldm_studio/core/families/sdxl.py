@@ -24,9 +24,11 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
+from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
@@ -77,6 +79,8 @@ class StableDiffusionXLModel(LatentDiffusionModel):
         return torch.tensor([[h, w, 0, 0, h, w]], device=self.device, dtype=self.dtype)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
+            return encode_controlled(self, condition, batch_size, guided, request)
         assert isinstance(condition, TextCondition)
         encoders = [self.text, self.text_2]
         zero_negative = guided and self.zero_empty_negative and condition.negative == ""
@@ -123,7 +127,7 @@ SPEC = register(
         title="prompt → two CLIPs + pooled + size → cross-attention (Stable Diffusion XL)",
         model_class=StableDiffusionXLModel,
         builder=TextCondition,
-        conditions=(TextCondition,),
+        conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
         defaults=DEFAULTS,
         diffusers=(DiffusersLayout("StableDiffusionXLPipeline", DEFAULTS, refine=few_step_defaults),),

@@ -127,7 +127,8 @@ class Denoising:
                 raise Cancelled(index)
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            noise_pred = _predict(model, model_input, unet_timesteps[index], cond_batch, guided, settings.batch_size)
+            step_cond = cond_batch.at_step(index, total)
+            noise_pred = _predict(model, model_input, unet_timesteps[index], step_cond, guided, settings.batch_size)
             if guided:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + settings.guidance * (cond - uncond)
