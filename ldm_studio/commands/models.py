@@ -72,7 +72,10 @@ def run_list(args: argparse.Namespace) -> int:
             published = r.entry.size_label if r.entry is not None else None
             size = format_bytes(r.size_bytes) if r.size_bytes else (published or "size unknown")
         where = str(r.path) if r.path else (r.source or "")
-        print(f"{r.name:<{width}}  {r.state:<16}  {r.family or '?':<8}  {size:>12}  {r.license or '-':<10}  {where}")
+        family = r.family or "?"
+        if getattr(r, "kind", "model") != "model":  # a ControlNet: attached to models of this family
+            family = f"{family} {r.kind}"
+        print(f"{r.name:<{width}}  {r.state:<16}  {family:<8}  {size:>12}  {r.license or '-':<10}  {where}")
     return 0
 
 

@@ -21,6 +21,7 @@ from ldm_studio.core.files.store import user_config_dir
 from ldm_studio.resources_path import resource_path
 
 SOURCE_TYPES = ("hub", "original")
+KINDS = ("model", "controlnet")  # a controlnet is attached to a base model of its family (models/controlnets.py)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class CatalogueEntry:
     defaults: dict[str, Any] | None = None  # sampler settings from the README/paper/scripts, applied after conversion
     architecture: str | None = None  # informational: first stage, U-Net, conditioning
     note: str | None = None
+    kind: str = "model"  # "model", or "controlnet" (attached to a base model of `family`)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -137,7 +139,12 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
     if family not in family_names():
         raise FileFormatError(where, f"unknown family {family!r}; known: {', '.join(family_names())}")
     _check_recommended(item.get("recommended"), where)
+    kind = item.get("kind", "model")
+    if kind not in KINDS:
+        raise FileFormatError(where, f"kind must be one of {KINDS}, got {kind!r}")
     source = item.get("source")
+    if kind == "controlnet" and (not isinstance(source, dict) or source.get("type") != "hub"):
+        raise FileFormatError(where, "a controlnet comes from the hub (source.type 'hub')")
     if not isinstance(source, dict) or source.get("type") not in SOURCE_TYPES:
         raise FileFormatError(where, f"source.type must be one of {SOURCE_TYPES}")
     common: dict[str, Any] = {
@@ -155,6 +162,7 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
         "note": source.get("note"),
         "defaults": _defaults(item.get("defaults"), where),
         "architecture": item.get("architecture"),
+        "kind": kind,
         "raw": item,
     }
     if source["type"] == "hub":

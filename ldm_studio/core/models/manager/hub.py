@@ -56,7 +56,7 @@ def select_files(files: list[HubFile]) -> list[HubFile]:
     """What a diffusers pipeline loads: model_index.json and its components' configs and weights."""
     index = next((f for f in files if f.path == "model_index.json"), None)
     if index is None:
-        return []
+        return select_single_model(files)
     by_folder: dict[str, list[HubFile]] = {}
     for f in files:
         folder = f.path.rpartition("/")[0]
@@ -70,6 +70,19 @@ def select_files(files: list[HubFile]) -> list[HubFile]:
         safe = [f for f in plain if f.path.endswith(".safetensors")]
         chosen += safe or plain
     return chosen
+
+
+def select_single_model(files: list[HubFile]) -> list[HubFile]:
+    """A repo of one diffusers model (a ControlNet): its top-level config.json and weights (safetensors
+    preferred, no fp16/EMA variants); [] when there is no top-level config.json."""
+    config = next((f for f in files if f.path == "config.json"), None)
+    if config is None:
+        return []
+    weights = [f for f in files if "/" not in f.path and f.path.startswith("diffusion_pytorch_model")]
+    weights = [f for f in weights if f.path.endswith(WEIGHT_SUFFIXES)]
+    plain = [f for f in weights if not any(m in f.path for m in VARIANT_MARKERS)] or weights
+    safe = [f for f in plain if f.path.endswith(".safetensors")]
+    return [config, *(safe or plain)]
 
 
 def _list_repo(api: Any, repo_id: str, revision: str, what: str, endpoint: str) -> tuple[str, list[HubFile]]:
@@ -120,7 +133,7 @@ def download_snapshot(
     commit, listing = _list_repo(HfApi(endpoint=url), repo_id, revision, what, url)
     files = select_files(listing)
     if not files:
-        raise DownloadError(f"{url}/{repo_id}: not a diffusers pipeline repo (no model_index.json)")
+        raise DownloadError(f"{url}/{repo_id}: not a diffusers repo (no model_index.json or config.json)")
     cached = {
         f.path
         for f in files

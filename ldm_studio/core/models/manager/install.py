@@ -30,6 +30,7 @@ from ldm_studio.core.models.manager.hub import HubSnapshot, download_snapshot, h
 from ldm_studio.core.models.manager.network import hub_endpoint, offline_mode
 from ldm_studio.core.models.manager.progress import ProgressFn, ProgressTracker
 from ldm_studio.core.models.manager.registry import InstalledModel, add_entry, read_index
+from ldm_studio.core.models.controlnets import ROLE, is_controlnet_folder, read_controlnet
 from ldm_studio.core.models.manager.validate import require_valid
 from ldm_studio.core.models.model_folder import INFO_FILE, read_json
 
@@ -88,6 +89,25 @@ def _install_hub(
             entry.repo_id, tracker, revision=entry.revision, endpoint=endpoint, cache_dir=hub_cache
         )
     tracker.start("installing", entry.name)
+    if entry.kind == ROLE:  # a ControlNet: one diffusers model, attached to a base model
+        control = read_controlnet(snap.folder)
+        _check_family(entry, control.family, snap.folder)
+        return add_entry(
+            InstalledModel(
+                name=entry.name,
+                kind="hub",
+                path=str(snap.folder),
+                family=control.family,
+                catalogue=entry.name,
+                repo_id=entry.repo_id,
+                revision=entry.revision,
+                commit=snap.commit,
+                source=f"{hub_endpoint(endpoint)}/{entry.repo_id}",
+                license=entry.license,
+                files=snap.files,
+                role=ROLE,
+            )
+        )
     # No shape check: the official repos may store legacy names that diffusers renames on load.
     info = require_valid(snap.folder, shapes=False)
     _check_family(entry, info.family, snap.folder)
@@ -170,6 +190,8 @@ def import_model(
     config: its architecture is detected from its keys, or given). `in_place` registers a folder without copying."""
     source = Path(path).expanduser()
     tracker = ProgressTracker(progress, cancel, what="import")
+    if source.is_dir() and is_controlnet_folder(source):
+        return _import_controlnet(source, name, in_place, tracker)
     if source.is_dir():
         tracker.start("verifying", f"checking {source.name}")
         info = require_valid(source)
@@ -210,6 +232,24 @@ def import_model(
         base = InstalledModel(model_name, "store", "", info.family, source=str(source.resolve()))
         model = _commit(staging, out, base, tracker)
     tracker.finish(f"imported {model.name}")
+    return model
+
+
+def _import_controlnet(source: Path, name: str | None, in_place: bool, tracker: ProgressTracker) -> InstalledModel:
+    """A diffusers ControlNet folder into the store (copied, or registered where it is)."""
+    tracker.start("verifying", f"checking {source.name}")
+    control = read_controlnet(source)
+    model_name = safe_name(name or source.name)
+    _refuse_taken(model_name)
+    base = InstalledModel(model_name, "store", "", control.family, source=str(source.resolve()), role=ROLE)
+    if in_place:
+        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=folder_sha256(source, tracker)))
+    else:
+        with _staging(model_name) as staging:
+            out = staging / model_name
+            _copy_tree(source, out, tracker)
+            model = _commit(staging, out, base, tracker)
+    tracker.finish(f"imported ControlNet {model.name}")
     return model
 
 
