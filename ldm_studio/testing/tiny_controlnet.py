@@ -32,7 +32,9 @@ def write_controlnet(folder: Path, model_folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def diffusers_controlnet_pipeline(model, controlnet: ControlNetModel, sampler: str) -> StableDiffusionControlNetPipeline:
+def diffusers_controlnet_pipeline(
+    model, controlnet: ControlNetModel, sampler: str
+) -> StableDiffusionControlNetPipeline:
     """diffusers' StableDiffusionControlNetPipeline on a loaded `sd` model's components, a ControlNet and a sampler."""
     pipe = StableDiffusionControlNetPipeline(
         vae=model.autoencoder,

@@ -59,7 +59,8 @@ def check_fits(control: Any, unet: Any, name: str) -> None:
     if mine != theirs:
         raise RequestError(
             "controlnet",
-            f"{name}: its cross-attention width is {theirs}, this model's is {mine} (a ControlNet for another base model)",
+            f"{name}: its cross-attention width is {theirs}, this model's is {mine} "
+            "(a ControlNet for another base model)",
         )
     if tuple(unet.get("block_out_channels", ())) != tuple(control.get("block_out_channels", ())):
         raise RequestError(
@@ -68,7 +69,9 @@ def check_fits(control: Any, unet: Any, name: str) -> None:
             f"{tuple(unet.get('block_out_channels', ()))} (a ControlNet for another base model)",
         )
     if unet.get("addition_embed_type") != control.get("addition_embed_type"):
-        raise RequestError("controlnet", f"{name}: made for another kind of base model (its added conditioning differs)")
+        raise RequestError(
+            "controlnet", f"{name}: made for another kind of base model (its added conditioning differs)"
+        )
 
 
 def control_pixels(condition: ControlNetCondition, request: GenerationRequest) -> torch.Tensor:
@@ -79,7 +82,11 @@ def control_pixels(condition: ControlNetCondition, request: GenerationRequest) -
 
 
 def encode_controlled(
-    model: LatentDiffusionModel, condition: ControlNetCondition, batch_size: int, guided: bool, request: GenerationRequest
+    model: LatentDiffusionModel,
+    condition: ControlNetCondition,
+    batch_size: int,
+    guided: bool,
+    request: GenerationRequest,
 ) -> Conditioning:
     """The base condition's tensors plus the control image and the ControlNet's schedule, both halves of guidance."""
     attached_controlnet(model, condition.control)

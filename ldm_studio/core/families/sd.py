@@ -21,8 +21,8 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
-from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
+from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice

@@ -24,8 +24,8 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
-from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
+from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
 from ldm_studio.core.generation.control_inputs import ControlNetCondition

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 CONTROL_LABEL_SET = "ade20k-150"  # the label set (and palette) the segmentation ControlNets were trained on
 CONTROLNET_INPUT = InputSpec(
     "controlnet",
-    "ControlNet to steer a Stable Diffusion model with: an installed ControlNet's name or a diffusers ControlNet folder",
+    "ControlNet steering a Stable Diffusion model: an installed ControlNet's name or a diffusers ControlNet folder",
 )
 CONTROL_NUMBERS = (
     InputSpec(
@@ -172,7 +172,8 @@ class ControlNetCondition(ConditionType):
     # --- the control image ------------------------------------------------------------------------
 
     def translation(self) -> Translation | None:
-        """The map in `ade20k-150` (translated from another label set, with what had no counterpart); None for a picture."""
+        """The map in `ade20k-150` (translated from another label set, with what had no counterpart);
+        None for a picture."""
         from ldm_studio.core.maps.label_translation import Translation, translate_map
 
         if self.label_map is None:

@@ -104,7 +104,7 @@ def test_named_inputs_build_the_controlled_condition(tiny, tmp_path):
         condition_from_values(model.info, {"prompt": "a cat", "control-scale": 0.5})
     with pytest.raises(RequestError, match="controlnet: 'nope' is neither a ControlNet folder"):
         condition_from_values(model.info, {"prompt": "a cat", "controlnet": "nope", "map": map_file})
-    with pytest.raises(RequestError, match="control-start: 0.9 must be below control-end 0.5"):
+    with pytest.raises(RequestError, match=r"control-start: 0\.9 must be below control-end 0\.5"):
         ControlSpec("x", "x", None, 1.0, 0.9, 0.5)
 
 

@@ -22,6 +22,7 @@ from ldm_studio.core.errors import DownloadError, FileFormatError, LdmStudioErro
 from ldm_studio.core.files.file_lock import file_lock
 from ldm_studio.core.files.store import models_dir, user_cache_dir
 from ldm_studio.core.models.catalogue import CatalogueEntry, get_entry
+from ldm_studio.core.models.controlnets import ROLE, is_controlnet_folder, read_controlnet
 from ldm_studio.core.models.convert import convert_checkpoint
 from ldm_studio.core.models.manager.archive import find_member, unpack_zip
 from ldm_studio.core.models.manager.hashing import folder_sha256
@@ -30,7 +31,6 @@ from ldm_studio.core.models.manager.hub import HubSnapshot, download_snapshot, h
 from ldm_studio.core.models.manager.network import hub_endpoint, offline_mode
 from ldm_studio.core.models.manager.progress import ProgressFn, ProgressTracker
 from ldm_studio.core.models.manager.registry import InstalledModel, add_entry, read_index
-from ldm_studio.core.models.controlnets import ROLE, is_controlnet_folder, read_controlnet
 from ldm_studio.core.models.manager.validate import require_valid
 from ldm_studio.core.models.model_folder import INFO_FILE, read_json
 
@@ -243,7 +243,8 @@ def _import_controlnet(source: Path, name: str | None, in_place: bool, tracker: 
     _refuse_taken(model_name)
     base = InstalledModel(model_name, "store", "", control.family, source=str(source.resolve()), role=ROLE)
     if in_place:
-        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=folder_sha256(source, tracker)))
+        files = folder_sha256(source, tracker)
+        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
     else:
         with _staging(model_name) as staging:
             out = staging / model_name
