@@ -39,6 +39,7 @@ from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
 from ldm_studio.widgets.canvas import DEMO_PROMPT_EXAMPLE, ImageCanvas
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel, PromptTab
+from ldm_studio.widgets.controlnet_panel import install_controlnet
 from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
+        self.controlnet = install_controlnet(self)  # a ControlNet on sd models, the painter in ADE20K
         self.timeline = install_timeline(self)  # every step kept: scrub, play, export, branch
         self._restore_settings()
         if self.settings.problem:

@@ -75,6 +75,10 @@ def _apply_condition(condition: Condition, panel: ConditioningPanel, result: Res
         if kind not in used and kind in panel.shown() and editor.condition(required=False) is not None:
             editor.reset()
             result.cleared.append(editor.restored_name)
+    for restore in panel.restorers:  # add-ons beside the editors (a ControlNet and its map)
+        done, missed = restore(condition)
+        result.restored += done
+        result.not_restored += missed
     spec = panel.spec
     if spec is not None and not any(spec.accepts(part) for part in parts) and not spec.accepts(condition):
         kinds = "/".join(sorted(part.kind for part in parts))
