@@ -58,3 +58,23 @@ def painted_ade_map(height: int = 64, width: int = 64) -> np.ndarray:
     out[height * 2 // 5 : height // 2] = 4
     out[height * 3 // 4 :, width // 3 : width * 2 // 3] = 6
     return out
+
+
+def diffusers_sdxl_controlnet_pipeline(model, controlnet: ControlNetModel, sampler: str):
+    """diffusers' StableDiffusionXLControlNetPipeline on a loaded `sdxl` model's components and a ControlNet."""
+    from diffusers import StableDiffusionXLControlNetPipeline
+
+    pipe = StableDiffusionXLControlNetPipeline(
+        vae=model.autoencoder,
+        text_encoder=model.text.model,
+        tokenizer=model.text.tokenizer,
+        text_encoder_2=model.text_2.model,
+        tokenizer_2=model.text_2.tokenizer,
+        unet=model.unet,
+        controlnet=controlnet,
+        scheduler=make_scheduler(sampler, model.scheduler_config),
+        force_zeros_for_empty_prompt=model.zero_empty_negative,
+        add_watermarker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

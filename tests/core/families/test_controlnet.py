@@ -119,3 +119,37 @@ def test_controlnet_on_another_family_or_base_model_is_one_clear_line(tiny, tmp_
     other = write_controlnet(root / "wide-controlnet", wide)
     with pytest.raises(RequestError, match="cross-attention width is 48, this model's is 32"):
         sample(model, controlled(other, steps=2))
+
+
+def test_sdxl_engine_with_an_sdxl_controlnet_equals_its_pipeline(tmp_path):
+    from ldm_studio.testing.tiny_controlnet import diffusers_sdxl_controlnet_pipeline
+    from ldm_studio.testing.tiny_sd import write_sdxl_model
+
+    folder = write_sdxl_model(tmp_path / "tiny-sdxl")
+    net = write_controlnet(tmp_path / "sdxl-controlnet", folder, seed=4)
+    model = load_model(folder, choose_device("cpu"))
+    req = controlled(net, steps=6)
+    ours = sample(model, req)
+    s, condition = req.settings, req.condition
+    assert isinstance(condition, ControlNetCondition)
+    generators = generators_for(s.seed, 1)
+    noise = initial_noise(model.latent_shape(req), generators, model.device, model.dtype)
+    pipe = diffusers_sdxl_controlnet_pipeline(model, ControlNetModel.from_pretrained(net).eval(), s.sampler)
+    theirs = pipe(
+        "a red cat on a beach",
+        image=Image.fromarray(condition.control_image(s.width, s.height)),
+        negative_prompt="blurry",
+        height=s.height,
+        width=s.width,
+        num_inference_steps=s.steps,
+        guidance_scale=s.guidance,
+        controlnet_conditioning_scale=0.5,
+        control_guidance_start=0.2,
+        control_guidance_end=0.8,
+        latents=noise,
+        generator=generators,
+        output_type="pt",
+    ).images
+    assert (ours - theirs).abs().max().item() <= 1e-4
+    plain = sample(model, GenerationRequest(condition.base, s))
+    assert (ours - plain).abs().mean().item() > 1e-4
