@@ -93,3 +93,18 @@ def test_batch_rows_take_the_controlnet_fields(tiny, tmp_path):
     assert isinstance(first, ControlNetCondition) and isinstance(second, ControlNetCondition)
     assert (first.control.scale, first.control.start, first.control.end) == (0.5, 0.0, 1.0)
     assert (second.control.start, second.control.end) == (0.2, 0.8)
+
+
+def test_models_import_and_list_a_controlnet_then_generate_by_its_name(tiny, tmp_path, capsys):
+    model, net, map_file, _root = tiny
+    assert main(["models", "import", str(net), "--name", "seg-cn"]) == 0
+    captured = capsys.readouterr()
+    assert "imported seg-cn (sd ControlNet, 2 files)" in captured.err
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    line = next(line for line in listing.splitlines() if line.startswith("seg-cn "))
+    assert "installed" in line and "sd controlnet" in line
+    assert any(line.startswith("sd-controlnet-seg ") and "sd controlnet" in line for line in listing.splitlines())
+    assert main(generate(model, "--controlnet", "seg-cn", "--map", str(map_file), "--out", str(tmp_path))) == 0
+    (path,) = capsys.readouterr().out.split()
+    assert json.loads(Image.open(path).text[RECIPE_KEY])["condition"]["control"]["name"] == "seg-cn"
