@@ -46,6 +46,7 @@ from ldm_studio.core.generation.trajectory import (
 )
 from ldm_studio.qt.images import grid_qimage, grid_shape
 from ldm_studio.qt.reports import Frame, JobProgress
+from ldm_studio.widgets.canvas import compose_ab  # the canvas' compare view, shared
 
 if TYPE_CHECKING:
     from ldm_studio.widgets.main_window import MainWindow
@@ -629,24 +630,6 @@ class TimelineHook(QObject):
     def set_budget_mb(self, megabytes: int) -> None:
         self.store.set_budget_mb(megabytes)
         self.window.settings.set(BUDGET_KEY, int(megabytes))
-
-
-def compose_ab(a: QImage, b: QImage, width: int, height: int, fraction: float) -> QImage:
-    """`a` left of a divider at `fraction` of the width, `b` right of it, both stretched to width×height."""
-    out = QImage(width, height, QImage.Format.Format_RGB32)
-    out.fill(QColor(0, 0, 0))
-    painter = QPainter(out)
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-    target = QRectF(0, 0, width, height)
-    painter.drawImage(target, a)
-    x = round(width * min(max(fraction, 0.0), 1.0))
-    painter.setClipRect(QRectF(x, 0, width - x, height))
-    painter.drawImage(target, b)
-    painter.setClipping(False)
-    painter.setPen(QPen(QColor(255, 255, 255), 1))
-    painter.drawLine(QPointF(x, 0), QPointF(x, height))
-    painter.end()
-    return out
 
 
 def qimage_array(image: QImage, size: tuple[int, int]) -> np.ndarray:
