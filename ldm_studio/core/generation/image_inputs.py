@@ -47,7 +47,10 @@ MASK_INPUT = InputSpec("mask", "mask picture: white (>= 0.5) where the image is 
 STRENGTH_INPUT = InputSpec(
     "strength", "image-to-image strength 0..1 (0 = the input back, 1 = plain generation; default 0.75)", {"type": float}
 )
-INIT_INPUTS = ("image", "mask", "strength")
+FEATHER_INPUT = InputSpec(
+    "feather", "soft mask edge: the mask is blurred by this many pixels (default 0, a hard edge)", {"type": int}
+)
+INIT_INPUTS = ("image", "mask", "strength", "feather")
 DEFAULT_STRENGTH = 0.75
 MAX_FEATHER = 256  # px: far beyond any useful soft edge, small enough to blur quickly
 
@@ -252,13 +255,20 @@ class InitImage:
 
     @classmethod
     def from_inputs(cls, values: Mapping[str, Any], prefix: str = "") -> InitImage | None:
-        """From the named inputs `image`, `mask`, `strength`; None without an image."""
-        image, mask, strength = (values.get(name) for name in INIT_INPUTS)
+        """From the named inputs `image`, `mask`, `strength`, `feather`; None without an image."""
+        image, mask, strength, feather = (values.get(name) for name in INIT_INPUTS)
         if image is None:
-            for name, value in (("mask", mask), ("strength", strength)):
+            for name, value in (("mask", mask), ("strength", strength), ("feather", feather)):
                 if value is not None:
                     raise RequestError(prefix + name, f"applies only with an {prefix}image")
             return None
+        if feather is not None and mask is None:
+            raise RequestError(prefix + "feather", f"applies only with a {prefix}mask")
+        if isinstance(feather, str):
+            try:
+                feather = int(feather.strip())
+            except ValueError:
+                raise RequestError(prefix + "feather", f"{feather!r} is not a whole number of pixels") from None
         if strength is None:
             strength = DEFAULT_STRENGTH
         elif isinstance(strength, str):
@@ -271,6 +281,7 @@ class InitImage:
                 read_image(image) if isinstance(image, (str, Path)) else image,
                 strength,
                 None if mask is None else read_mask(mask) if isinstance(mask, (str, Path)) else mask,
+                feather=0 if feather is None else feather,
             )
         except RequestError as exc:
             raise RequestError(prefix + exc.field, exc.problem) from None
@@ -445,3 +456,4 @@ class InpaintCondition(ConditionType):
 
 
 INPUTS.setdefault(STRENGTH_INPUT.name, STRENGTH_INPUT)
+INPUTS.setdefault(FEATHER_INPUT.name, FEATHER_INPUT)
