@@ -93,7 +93,7 @@ class ImageActions(QObject):
         c = window.controller
         c.started.connect(self._on_started)
         c.finished.connect(self._on_finished)
-        window.gallery.open_requested.connect(self._on_file_shown)
+        window.gallery.open_requested.connect(self.picture_opened)
         window.gallery.inpaint.connect(self.inpaint_region)
         self._sync_compare()
 
@@ -261,6 +261,7 @@ class ImageActions(QObject):
     @Slot(int)
     def _on_started(self, job: int) -> None:
         if self.window.controller.is_batch(job):
+            self.set_before(None)  # a batch's rows have inputs of their own
             return
         request = self.window.requests.get(job)
         picture = input_picture(request) if request is not None and request.settings.batch_size == 1 else None
@@ -273,8 +274,9 @@ class ImageActions(QObject):
             self.set_before(self.inputs.pop(job))
 
     @Slot(str)
-    def _on_file_shown(self, path: str) -> None:
-        """A history picture on the canvas: compare with the input its recipe embeds, if any."""
+    def picture_opened(self, path: str) -> None:
+        """A picture file on the canvas (history, File ▸ Open image, a drop): compare with the input
+        its recipe embeds, if any."""
         try:
             restored = read_png_recipe(path)  # its `init` and `condition`, as a request's
         except LdmStudioError:

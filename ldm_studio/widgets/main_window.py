@@ -489,12 +489,14 @@ class MainWindow(QMainWindow):
             image = QImage(path)
             if not image.isNull():
                 self.canvas.show_image(image)
+            self.image_actions.picture_opened(path)  # nothing to compare it with
             return False
         result = apply_recipe(recipe, self.conditioning, self.sampler, self.controller.model_info)
         image = QImage(path)
         if not image.isNull():
             self.canvas.show_image(image)
             self.result_files = [path]
+        self.image_actions.picture_opened(path)  # its recipe's input picture, for before/after
         self.clear_error()
         self.last_restore = result.message(Path(path).name)
         self.show_message(self.last_restore)

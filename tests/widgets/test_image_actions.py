@@ -183,6 +183,8 @@ def test_canvas_use_as_input_inpaint_region_and_before_after(qtbot, window):
     assert canvas.before is None and not actions.toggle.isVisible()
     window.gallery.open_requested.emit(made)  # its recipe embeds the input: compare again
     assert canvas.before is not None
+    assert window.open_image(first) and canvas.before is None  # File ▸ Open image / a drop too
+    assert window.open_image(made) and canvas.before is not None
 
 
 def test_screenshot_before_after(qtbot, tiny_text_model):
