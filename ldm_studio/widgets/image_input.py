@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
@@ -96,8 +96,10 @@ class MaskView(QWidget):
         self._last: tuple[float, float] | None = None  # the stroke's last point, in picture pixels
         self._rect: tuple[tuple[float, float], np.ndarray] | None = None  # Shift-drag: corner and mask before
         self._qimage: QImage | None = None
+        self._cursor: QPointF | None = None  # where the brush outline is drawn (widget coordinates)
         self.setMinimumSize(160, 120)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setMouseTracking(self.paintable)  # the brush outline follows the pointer
         self.changed.connect(self._forget_soft)
 
     def set_tool(self, tool: Tool) -> None:
@@ -185,6 +187,17 @@ class MaskView(QWidget):
                 if self._soft is None:
                     self._soft = mask_qimage(feathered(self.mask, self.feather))
                 painter.drawImage(rect, self._soft)
+        if self._cursor is not None and self.tool in (Tool.BRUSH, Tool.ERASER) and self.image is not None:
+            radius = self.brush / 2 * rect.width() / self.image.shape[1]
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            for colour, width in ((QColor(0, 0, 0, 160), 3.0), (QColor(255, 255, 255, 220), 1.2)):
+                painter.setPen(QPen(colour, width))
+                painter.drawEllipse(self._cursor, radius, radius)
+
+    def leaveEvent(self, event) -> None:
+        self._cursor = None
+        self.update()
 
     def mousePressEvent(self, event) -> None:
         if not self.paintable or self.mask is None:
@@ -223,6 +236,9 @@ class MaskView(QWidget):
         return changed
 
     def mouseMoveEvent(self, event) -> None:
+        if self.paintable:
+            self._cursor = event.position()
+            self.update()
         if self._rect is not None:
             self._rectangle(event.position())
         elif self._stroke is not None:

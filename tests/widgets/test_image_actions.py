@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage
 from qt_helpers import JOB_TIMEOUT_MS, make_window
 
 from ldm_studio.core.generation.image_inputs import feathered
@@ -103,6 +103,11 @@ def test_feather_is_sent_with_the_mask_and_shown_soft(qtbot, tab):
     edge = at(view, 32 + 10 + 4, 32)  # outside the painted disc, inside the soft edge: tinted
     far = at(view, 60, 4)
     assert shot.pixelColor(edge) != shot.pixelColor(far)
+    qtbot.mouseMove(view, at(view, 8, 56))  # the brush outline follows the pointer
+    pointer = at(view, 8, 56)
+    radius = round(tab.brush.value() / 2 * view.picture_rect().width() / 64)
+    ring = view.grab().toImage().pixelColor(pointer.x(), pointer.y() - radius)
+    assert ring != QColor(128, 128, 128) and ring.lightness() > 160
     tab.view.edit_mask(np.zeros_like)
     assert tab.init().mask is None and tab.init().feather == 0  # no mask, nothing to feather
     tab.restore_init(init, 0.5)

@@ -52,7 +52,7 @@ FEATHER_INPUT = InputSpec(
 )
 INIT_INPUTS = ("image", "mask", "strength", "feather")
 DEFAULT_STRENGTH = 0.75
-MAX_FEATHER = 256  # px: far beyond any useful soft edge, small enough to blur quickly
+MAX_FEATHER = 128  # px: beyond any useful soft edge (A1111 stops at 64), small enough to blur at once
 
 
 # --- reading -------------------------------------------------------------------------------------
