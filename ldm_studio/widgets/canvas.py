@@ -7,7 +7,9 @@ Compare: with a `before` picture (the input of an image-to-image, inpaint or ups
 canvas can show it and the result side by side, or one picture split by a before/after divider
 (`compose_ab`, the same composition the timeline's A/B compare uses) that the mouse drags and
 the arrow keys move. Whatever the canvas is given to show (previews, the result, a timeline
-step) is compared with the same `before`.
+step) is compared with the same `before`. A picture the caller composed itself (the timeline's
+A/B: parent | branch, `show_image(..., ab_divider=f)`) gets the same handle: dragging it emits
+`ab_moved` and the caller composes again.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class ImageCanvas(QGraphicsView):
     zoom_changed = Signal(float)
     compare_changed = Signal(object)  # Compare
     divider_moved = Signal(float)
+    ab_moved = Signal(float)  # the handle of a caller-composed A/B picture was dragged to this fraction
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +94,7 @@ class ImageCanvas(QGraphicsView):
         self.divider = 0.5  # the before/after divider, a fraction of the width
         self._size: tuple[int, int] = (0, 0)  # the shown image's final size
         self._dragging_divider = False
+        self.ab: float | None = None  # the divider of a picture composed by the caller (the timeline's A/B)
         self.cells = (1, 1)
         self._fit = True
         self.placeholder = NO_MODEL_PLACEHOLDER
@@ -102,11 +106,15 @@ class ImageCanvas(QGraphicsView):
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setMinimumSize(160, 160)
 
-    def show_image(self, image: QImage, size: tuple[int, int] | None = None, count: int = 1) -> None:
+    def show_image(
+        self, image: QImage, size: tuple[int, int] | None = None, count: int = 1, ab_divider: float | None = None
+    ) -> None:
         """Show `image` stretched to `size` (the final grid's size, for small previews).
 
-        `count` images form a grid of `grid_shape(count)` cells, outlined on top.
+        `count` images form a grid of `grid_shape(count)` cells, outlined on top. `ab_divider`: the
+        image is an A/B picture split there (the canvas draws the handle that moves it).
         """
+        self.ab = ab_divider if count == 1 else None
         self.image = image
         self.cells = grid_shape(count)
         self._size = size or (image.width(), image.height())
@@ -114,8 +122,9 @@ class ImageCanvas(QGraphicsView):
 
     @property
     def comparing(self) -> Compare:
-        """The comparison on show: OFF without a `before`, for a batch grid, or when none is chosen."""
-        if self.before is None or self.image is None or self.cells != (1, 1):
+        """The comparison on show: OFF without a `before`, for a batch grid, for a caller's A/B picture
+        (the timeline's, asked for explicitly), or when none is chosen."""
+        if self.before is None or self.image is None or self.cells != (1, 1) or self.ab is not None:
             return Compare.OFF
         return self.compare
 
@@ -165,9 +174,22 @@ class ImageCanvas(QGraphicsView):
                 self._render()
             self.divider_moved.emit(fraction)
 
+    @property
+    def splitting(self) -> float | None:
+        """The fraction of the divider on show (before/after, or a caller's A/B picture), else None."""
+        if self.ab is not None:
+            return self.ab
+        return self.divider if self.comparing is Compare.SLIDER else None
+
+    def _move_divider(self, fraction: float) -> None:
+        if self.ab is not None:
+            self.ab_moved.emit(min(max(fraction, 0.0), 1.0))
+        else:
+            self.set_divider(fraction)
+
     def divider_x(self) -> float:
         """The divider's x in viewport pixels."""
-        return self.mapFromScene(QPointF(self.scene().sceneRect().width() * self.divider, 0)).x()
+        return self.mapFromScene(QPointF(self.scene().sceneRect().width() * (self.splitting or 0.0), 0)).x()
 
     def clear(self) -> None:
         self.image = None
@@ -213,7 +235,7 @@ class ImageCanvas(QGraphicsView):
     def mousePressEvent(self, event: QMouseEvent) -> None:
         """Near the before/after divider a left press takes it (elsewhere the drag pans)."""
         near = abs(event.position().x() - self.divider_x()) <= GRAB_PX
-        if self.comparing is Compare.SLIDER and event.button() == Qt.MouseButton.LeftButton and near:
+        if self.splitting is not None and event.button() == Qt.MouseButton.LeftButton and near:
             self._dragging_divider = True
             self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
             event.accept()
@@ -223,7 +245,7 @@ class ImageCanvas(QGraphicsView):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._dragging_divider:
             scene_x = self.mapToScene(event.position().toPoint()).x()
-            self.set_divider(scene_x / max(self.scene().sceneRect().width(), 1.0))
+            self._move_divider(scene_x / max(self.scene().sceneRect().width(), 1.0))
             event.accept()
             return
         super().mouseMoveEvent(event)
@@ -240,8 +262,9 @@ class ImageCanvas(QGraphicsView):
         """Left/Right move the before/after divider (Shift: finely)."""
         step = KEY_STEP / 5 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else KEY_STEP
         moves = {Qt.Key.Key_Left: -step, Qt.Key.Key_Right: step}
-        if self.comparing is Compare.SLIDER and event.key() in moves:
-            self.set_divider(self.divider + moves[event.key()])
+        split = self.splitting
+        if split is not None and event.key() in moves:
+            self._move_divider(split + moves[event.key()])
             event.accept()
             return
         super().keyPressEvent(event)
@@ -253,7 +276,7 @@ class ImageCanvas(QGraphicsView):
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         """Thin lines between the cells of a batch grid; the compare labels and the divider's handle."""
-        if self.comparing is not Compare.OFF:
+        if self.comparing is not Compare.OFF or (self.ab is not None and self.image is not None):
             self._draw_compare(painter)
             return
         rows, cols = self.cells
@@ -274,13 +297,14 @@ class ImageCanvas(QGraphicsView):
         """"Before"/"After" tags (screen-sized, whatever the zoom) and, on the divider, a round handle."""
         scene = self.scene().sceneRect()
         width = self._size[0]
-        if self.comparing is Compare.SIDE:
-            tags = [("Before", QPointF(0, 0)), ("After", QPointF(width + SIDE_GAP, 0))]
+        split = self.splitting
+        names = ("Parent", "Branch") if self.ab is not None else ("Before", "After")
+        if self.comparing is Compare.SIDE or split is None:
+            tags = [(names[0], QPointF(0, 0)), (names[1], QPointF(width + SIDE_GAP, 0))]
         else:
-            x = scene.width() * self.divider
-            tags = [("Before", QPointF(0, 0)), ("After", QPointF(x, 0))]
+            tags = [(names[0], QPointF(0, 0)), (names[1], QPointF(scene.width() * split, 0))]
         painter.save()
-        handle = self.mapFromScene(QPointF(scene.width() * self.divider, scene.height() / 2))
+        handle = self.mapFromScene(QPointF(scene.width() * (split or 0.0), scene.height() / 2))
         painter.resetTransform()
         font = QFont(painter.font())
         font.setBold(True)
@@ -294,7 +318,7 @@ class ImageCanvas(QGraphicsView):
             painter.drawRoundedRect(box, 4, 4)
             painter.setPen(QColor(255, 255, 255))
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-        if self.comparing is Compare.SLIDER:
+        if split is not None:
             top, bottom = self.mapFromScene(QPointF(0, 0)).y(), self.mapFromScene(QPointF(0, scene.height())).y()
             painter.setPen(QPen(QColor(0, 0, 0, 120), 4))
             painter.drawLine(QPointF(handle.x(), top), QPointF(handle.x(), bottom))

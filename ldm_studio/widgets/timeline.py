@@ -328,6 +328,7 @@ class TimelineHook(QObject):
         self.panel.export_button.clicked.connect(self.ask_export)
         self.panel.compare_box.toggled.connect(self._on_compare_changed)
         self.panel.divider.valueChanged.connect(self._on_compare_changed)
+        window.canvas.ab_moved.connect(lambda fraction: self.panel.divider.setValue(round(fraction * 100)))
 
     def _build_actions(self) -> None:
         w = self.window
@@ -405,12 +406,14 @@ class TimelineHook(QObject):
             note = " (preview)"
         if trajectory.origin is not None:
             note += f" · from step {trajectory.origin.step + 1}"
+        ab = None  # the A/B divider: the canvas draws its handle, which the mouse drags too
         if self.panel.comparing and s.batch_size == 1:
             parent = self._parent_image(step)
             if parent is not None:
-                image = compose_ab(parent, image, s.width, s.height, self.panel.divider.value() / 100)
+                ab = self.panel.divider.value() / 100
+                image = compose_ab(parent, image, s.width, s.height, ab, line=False)
         if self.window.canvas.image is not image:
-            self.window.canvas.show_image(image, size, s.batch_size)
+            self.window.canvas.show_image(image, size, s.batch_size, ab_divider=ab)
         self.panel.show_step(step, total, note)
         self.last_show_ms = (time.perf_counter() - start) * 1000
 
