@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QHBoxLayout, QMenu, QToolButton, QWidget
 
 from ldm_studio.core.errors import LdmStudioError
 from ldm_studio.core.files.recipe import read_png_recipe
+from ldm_studio.qt.reports import JobProgress
 from ldm_studio.widgets.canvas import Compare
 from ldm_studio.widgets.image_input import InitImageTab, rgb_qimage
 from ldm_studio.widgets.map_painter.tools import Tool
@@ -84,7 +85,7 @@ class ImageActions(QObject):
         super().__init__(window)
         self.window = window
         self.canvas = window.canvas
-        self.inputs: dict[int, np.ndarray | None] = {}  # job → its input picture (while it runs)
+        self.job: int | None = None  # the running job whose input is still to be looked up
         self._build_actions()
         self.toggle = CompareToggle(self.compare_actions, self.canvas)
         self.canvas.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -92,6 +93,7 @@ class ImageActions(QObject):
         self.canvas.compare_changed.connect(self._sync_compare)
         c = window.controller
         c.started.connect(self._on_started)
+        c.progress.connect(self._on_progress)
         c.finished.connect(self._on_finished)
         window.gallery.open_requested.connect(self.picture_opened)
         window.gallery.inpaint.connect(self.inpaint_region)
@@ -260,18 +262,29 @@ class ImageActions(QObject):
 
     @Slot(int)
     def _on_started(self, job: int) -> None:
-        if self.window.controller.is_batch(job):
-            self.set_before(None)  # a batch's rows have inputs of their own
+        """A new run: nothing to compare until its own input is known (a batch's rows have their own)."""
+        self.job = None if self.window.controller.is_batch(job) else job
+        self.set_before(None)
+
+    @Slot(object)
+    def _on_progress(self, progress: JobProgress) -> None:
+        """At the run's first kept step its request is known: its live previews compare with its input."""
+        if progress.job != self.job or progress.images != 1:
             return
-        request = self.window.requests.get(job)
-        picture = input_picture(request) if request is not None and request.settings.batch_size == 1 else None
-        self.inputs[job] = picture
-        self.set_before(picture)  # the live previews compare with the new job's input too
+        self.job = None  # looked once
+        trajectory = self.window.controller.trajectories.get(progress.job)
+        if trajectory is not None:
+            self.set_before(input_picture(trajectory.request))
 
     @Slot(int, list)
     def _on_finished(self, job: int, files: list) -> None:
-        if job in self.inputs:
-            self.set_before(self.inputs.pop(job))
+        """The result: compared with the input its recipe embeds (one image; a batch grid is not compared)."""
+        if self.window.controller.is_batch(job):
+            return
+        if len(files) == 1:
+            self.picture_opened(files[0])
+        else:
+            self.set_before(None)
 
     @Slot(str)
     def picture_opened(self, path: str) -> None:
