@@ -145,7 +145,10 @@ def test_canvas_use_as_input_inpaint_region_and_before_after(qtbot, window):
     paint(qtbot, tab.view, [(20, 32), (44, 32)])
     tab.feather.setValue(4)
     mask = tab.view.mask.copy()
+    live = []  # the run's previews compare with its input from its first step on
+    window.controller.progress.connect(lambda p: live.append(window.canvas.before is not None))
     (made,) = generate(qtbot, window)
+    assert live and all(live)
     written = np.asarray(Image.open(made).convert("RGB"))
     outside = feathered(mask, 4) == 0
     assert np.array_equal(written[outside], original[outside]) and not np.array_equal(written, original)
