@@ -271,3 +271,17 @@ def test_upscale_without_a_superres_model_offers_the_catalogues_and_starts_its_d
     models = window.models_dialog
     assert models is not None and models.selected_row().name == "ldm-super-resolution-4x-openimages"
     qtbot.waitUntil(lambda: not models.busy, timeout=JOB_TIMEOUT_MS)
+
+
+def test_an_upscale_compares_with_its_small_input(qtbot, picture_models, tmp_path):
+    window = make_window(qtbot, picture_models["superres"])
+    small = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (16, 24, 3), dtype=np.uint8)).save(small)
+    assert window.use_as_input(str(small))
+    window.sampler.steps.setValue(2)
+    generate(qtbot, window)
+    canvas = window.canvas
+    assert canvas.before is not None and (canvas.before.width(), canvas.before.height()) == (24, 16)
+    window.image_actions.toggle_compare(Compare.SIDE)  # the small input stretched beside the 4× result
+    assert canvas.scene().sceneRect().width() == 2 * 96 + SIDE_GAP and canvas.scene().sceneRect().height() == 64
+    window.close()
