@@ -45,6 +45,8 @@ from ldm_studio.core.generation.trajectory import (
     origin_from_recipe,
 )
 from ldm_studio.qt.images import grid_qimage, grid_shape
+from ldm_studio.qt.reports import Frame, JobProgress
+from ldm_studio.widgets.canvas import compose_ab  # the canvas' compare view, shared
 
 if TYPE_CHECKING:
     from ldm_studio.widgets.main_window import MainWindow
@@ -310,7 +312,6 @@ class TimelineHook(QObject):
         self.store.set_budget_mb(window.settings.get(BUDGET_KEY, DEFAULT_BUDGET_MB, (int, float)))
         self._build_actions()
         c = self.controller
-        c.preview.disconnect(window._on_preview)  # live previews pass through here (held while scrubbing)
         c.preview.connect(self._on_preview)
         c.started.connect(self._on_started)
         c.progress.connect(self._on_progress)
@@ -327,6 +328,7 @@ class TimelineHook(QObject):
         self.panel.export_button.clicked.connect(self.ask_export)
         self.panel.compare_box.toggled.connect(self._on_compare_changed)
         self.panel.divider.valueChanged.connect(self._on_compare_changed)
+        window.canvas.ab_moved.connect(lambda fraction: self.panel.divider.setValue(round(fraction * 100)))
 
     def _build_actions(self) -> None:
         w = self.window
@@ -368,14 +370,12 @@ class TimelineHook(QObject):
         self.show_step(len(trajectory) - 1)
         return True
 
-    def _set_run(self, trajectory: Trajectory | None, kept: int, total: int = 0) -> None:
-        request = trajectory.request if trajectory is not None else self.window.requests.get(self.job)
+    def _set_run(self, trajectory: Trajectory | None, kept: int, total: int = 0, images: int = 1) -> None:
+        """Lay the strip out for a run: from its kept trajectory, or (a run just started) from its progress."""
         origin = trajectory.origin if trajectory is not None else None
         total = max(total, trajectory.total if trajectory is not None else 0, kept)
-        if total == 0 and request is not None:
-            total = request.settings.steps
         self.panel.strip.set_run(total, kept, origin.step if origin is not None else None)
-        batch = request.settings.batch_size if request is not None else 1
+        batch = trajectory.request.settings.batch_size if trajectory is not None else images
         self.panel.image_box.setRange(0, max(batch - 1, 0))
         self.panel.image_box.setVisible(batch > 1)
         self.panel.set_compare_available(self.parents.get(self.job) in self.store.jobs())
@@ -406,12 +406,14 @@ class TimelineHook(QObject):
             note = " (preview)"
         if trajectory.origin is not None:
             note += f" · from step {trajectory.origin.step + 1}"
+        ab = None  # the A/B divider: the canvas draws its handle, which the mouse drags too
         if self.panel.comparing and s.batch_size == 1:
             parent = self._parent_image(step)
             if parent is not None:
-                image = compose_ab(parent, image, s.width, s.height, self.panel.divider.value() / 100)
+                ab = self.panel.divider.value() / 100
+                image = compose_ab(parent, image, s.width, s.height, ab, line=False)
         if self.window.canvas.image is not image:
-            self.window.canvas.show_image(image, size, s.batch_size)
+            self.window.canvas.show_image(image, size, s.batch_size, ab_divider=ab)
         self.panel.show_step(step, total, note)
         self.last_show_ms = (time.perf_counter() - start) * 1000
 
@@ -436,15 +438,16 @@ class TimelineHook(QObject):
 
     # --- controller reports ------------------------------------------------------------------
 
-    @Slot(int, QImage)
-    def _on_preview(self, job: int, image: QImage) -> None:
-        if self.controller.current_job != job:  # the finished full decode: the job is no longer current
-            self.final[job] = image
+    def holds(self, frame: Frame) -> bool:
+        """Whether a live frame must not replace the canvas: the person is looking at another step of its job."""
+        return frame.job == self.job and not self.panel.strip.following
+
+    @Slot(object)
+    def _on_preview(self, frame: Frame) -> None:
+        if frame.final:  # the finished full decode, shown again when its last step is scrubbed to
+            self.final[frame.job] = frame.image
             while len(self.final) > 32:
                 self.final.pop(next(iter(self.final)))
-        if job == self.job and not self.panel.strip.following:
-            return  # the person is looking at another step of this job
-        self.window._on_preview(job, image)
 
     @Slot(int)
     def _on_started(self, job: int) -> None:
@@ -456,10 +459,13 @@ class TimelineHook(QObject):
         self.panel.set_enabled_actions(False)
         self.panel.step_label.setText("Running…")
 
-    @Slot(int, int, int, float)
-    def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        if job != self.job:
+    @Slot(object)
+    def _on_progress(self, progress: JobProgress) -> None:
+        if progress.job != self.job:
             return
+        done, total = progress.done, progress.total
+        if self.panel.strip.kept == 0:  # the first step: the run's real length and its batch
+            self._set_run(self.trajectory, 0, total, progress.images)
         trajectory = self.trajectory
         kept = len(trajectory) if trajectory is not None else done
         if self.panel.strip.branch_at is None and trajectory is not None and trajectory.origin is not None:
@@ -558,7 +564,6 @@ class TimelineHook(QObject):
         window.clear_error()
         job = self.controller.submit(child, origin, parent_job=self.job)
         self.parents[job] = self.job
-        window.requests[job] = child
         window.show_message(f"Branching job {self.job} at step {step + 1} as job {job}")
         return job
 
@@ -582,7 +587,6 @@ class TimelineHook(QObject):
             return None
         window.clear_error()
         job = self.controller.submit(request, origin)
-        window.requests[job] = request
         window.show_message(f"Re-making {Path(path).name}: its parent to step {origin.step + 1}, then the branch")
         return job
 
@@ -629,24 +633,6 @@ class TimelineHook(QObject):
     def set_budget_mb(self, megabytes: int) -> None:
         self.store.set_budget_mb(megabytes)
         self.window.settings.set(BUDGET_KEY, int(megabytes))
-
-
-def compose_ab(a: QImage, b: QImage, width: int, height: int, fraction: float) -> QImage:
-    """`a` left of a divider at `fraction` of the width, `b` right of it, both stretched to width×height."""
-    out = QImage(width, height, QImage.Format.Format_RGB32)
-    out.fill(QColor(0, 0, 0))
-    painter = QPainter(out)
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-    target = QRectF(0, 0, width, height)
-    painter.drawImage(target, a)
-    x = round(width * min(max(fraction, 0.0), 1.0))
-    painter.setClipRect(QRectF(x, 0, width - x, height))
-    painter.drawImage(target, b)
-    painter.setClipping(False)
-    painter.setPen(QPen(QColor(255, 255, 255), 1))
-    painter.drawLine(QPointF(x, 0), QPointF(x, height))
-    painter.end()
-    return out
 
 
 def qimage_array(image: QImage, size: tuple[int, int]) -> np.ndarray:
