@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -233,7 +233,9 @@ class ControlNetHook(QObject):
         self.tab.set_family(info.family if self.available else None)
         if not self.available:
             self.tab.detach()
-        self._follow()
+        # the panel and the painter follow the new model in their own slots (hiding the map for an sd
+        # model): the map tab and the painter are set once every slot of the signal has run
+        QTimer.singleShot(0, self, self._follow)
 
     def _follow(self) -> None:
         """With a ControlNet attached: the map tab and the painter shown, painting in ADE20K."""

@@ -41,6 +41,19 @@ def drag(qtbot, canvas, points: list[tuple[int, int]]) -> None:
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=at(*points[-1]))
 
 
+def record_requests(monkeypatch, controller) -> dict:
+    """The request of each submitted job (the window keeps none)."""
+    requests, real_submit = {}, controller.submit
+
+    def submit(request):
+        job = real_submit(request)
+        requests[job] = request
+        return job
+
+    monkeypatch.setattr(controller, "submit", submit)
+    return requests
+
+
 def attach(qtbot, window, net):
     hook = window.controlnet
     panel = window.conditioning
@@ -52,9 +65,10 @@ def attach(qtbot, window, net):
     return hook
 
 
-def test_attach_a_controlnet_paint_in_ade20k_generate_and_restore(qtbot, sd_and_controlnet):
+def test_attach_a_controlnet_paint_in_ade20k_generate_and_restore(qtbot, sd_and_controlnet, monkeypatch):
     model, net = sd_and_controlnet
     window = make_window(qtbot, model)
+    requests = record_requests(monkeypatch, window.controller)
     map_tab = window.conditioning.map
     coco = np.full((64, 64), COCO.index_of("sky-other"), dtype=np.int64)
     coco[40:] = COCO.index_of("snow")  # no ADE20K counterpart
@@ -72,7 +86,7 @@ def test_attach_a_controlnet_paint_in_ade20k_generate_and_restore(qtbot, sd_and_
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         job = window.generate()
         assert job is not None, window.last_error
-        condition = window.requests[job].condition
+        condition = requests[job].condition
     assert isinstance(condition, ControlNetCondition) and condition.label_set == "ade20k-150"
     assert (condition.control.scale, condition.control.start, condition.control.end) == (0.6, 0.0, 0.7)
     assert np.array_equal(condition.label_map, map_tab.document.indices)
@@ -97,9 +111,9 @@ def test_live_painting_with_a_controlnet_debounces_and_cancels_the_stale_job(qtb
     map_tab, controller = window.conditioning.map, window.controller
     window.conditioning.text.prompt.setPlainText("a field")
     window.sampler.steps.setValue(400)  # still running when the next stroke lands
-    submits, cancels = [], []
-    real_submit, real_cancel = controller.submit, controller.cancel
-    monkeypatch.setattr(controller, "submit", lambda request: submits.append(real_submit(request)) or submits[-1])
+    requests = record_requests(monkeypatch, controller)
+    cancels: list = []
+    real_cancel = controller.cancel
     monkeypatch.setattr(controller, "cancel", lambda job=None: cancels.append(job) or real_cancel(job))
     map_tab.live_box.setChecked(True)
     map_tab.set_label(ADE.index_of("tree"))
@@ -107,12 +121,13 @@ def test_live_painting_with_a_controlnet_debounces_and_cancels_the_stale_job(qtb
     canvas.fit()
     for y in (10, 20):
         drag(qtbot, canvas, [(5, y), (50, y)])
-    qtbot.waitUntil(lambda: len(submits) == 1, timeout=3000)
-    request = window.requests[submits[0]]
+    qtbot.waitUntil(lambda: len(requests) == 1, timeout=3000)
+    submits = list(requests)
+    request = requests[submits[0]]
     assert isinstance(request.condition, ControlNetCondition)
     assert np.array_equal(request.condition.label_map, map_tab.document.indices)
     drag(qtbot, canvas, [(5, 40), (50, 40)])
-    qtbot.waitUntil(lambda: len(submits) == 2, timeout=3000)
+    qtbot.waitUntil(lambda: len(requests) == 2, timeout=3000)
     assert cancels == [submits[0]]
     with qtbot.waitSignal(controller.idle, timeout=JOB_TIMEOUT_MS):
         controller.cancel_all()
