@@ -1,0 +1,179 @@
+"""Prompt and guidance schedules: the parser (our switches, A1111's prompt editing, errors) and the loop
+(a switch at step k is a branch at step k with the new prompt, bit for bit, on every family with text)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.files.recipe import build_recipe, format_a1111, recipe_from_a1111, recipe_from_json
+from ldm_studio.core.generation.conditions import condition_from_values
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, TextCondition
+from ldm_studio.core.generation.sampling import denoise
+from ldm_studio.core.generation.schedules import parse_guidance, parse_prompt, prompt_a1111
+from ldm_studio.core.generation.trajectory import BranchOrigin, Trajectory, branch_resume
+from ldm_studio.core.models.model_folder import read_model_info
+from ldm_studio.testing.family_models import TINY
+
+# --- parser ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "steps", "plan"),
+    [
+        ("a forest [0.4] a burning forest", 30, [(0, "a forest"), (12, "a burning forest")]),
+        ("a forest [5] a burning forest", 30, [(0, "a forest"), (5, "a burning forest")]),
+        ("a [0.25] b [0.5] c", 8, [(0, "a"), (2, "b"), (4, "c")]),
+        ("a [red:blue:0.5] car", 10, [(0, "a red car"), (5, "a blue car")]),
+        ("a [red:blue:3] car", 10, [(0, "a red car"), (3, "a blue car")]),
+        ("[cat:0.5] on a mat", 10, [(0, "on a mat"), (5, "cat on a mat")]),  # [to:when]
+        ("a [cat::2] mat", 10, [(0, "a cat mat"), (2, "a mat")]),  # [from::when]
+        ("[[a:b:0.3]:c:0.6]", 10, [(0, "a"), (3, "b"), (6, "c")]),  # nested edits
+        ("a [0.9] b", 4, [(0, "a"), (3, "b")]),  # int(0.9 * 4) = 3
+        ("a [40] b", 10, [(0, "a")]),  # past the end: never switches
+        ("plain [word] (x:1.2) text", 10, [(0, "plain [word] (x:1.2) text")]),  # A1111 emphasis: literal
+        ("a [ b ] c [", 10, [(0, "a [ b ] c [")]),
+        (r"escaped \[0.4\] stays", 10, [(0, r"escaped \[0.4\] stays")]),
+    ],
+)
+def test_prompt_plans(text, steps, plan):
+    assert parse_prompt(text).plan(steps) == plan
+
+
+def test_an_unscheduled_prompt_is_used_exactly_as_typed():
+    text = "  two  spaces\nand a newline "
+    schedule = parse_prompt(text)
+    assert not schedule.is_scheduled and schedule.at(3, 10) == text and schedule.hint(10) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a [cat|dog] b", "alternation"),
+        ("a [cat:dog] b", "last part must be a step number"),
+        ("[a:b:c:0.5]", "3 colons"),
+        ("[a:[0.4]:0.5]", "cannot stand inside"),
+        ("x [-1] y", "negative"),
+    ],
+)
+def test_refused_forms_are_one_line_errors_naming_the_field(text, message):
+    with pytest.raises(RequestError, match=message) as caught:
+        TextCondition(text)
+    assert str(caught.value).startswith("prompt:") and "\n" not in str(caught.value)
+    with pytest.raises(RequestError, match=r"^negative:"):
+        TextCondition("ok", text)
+
+
+def test_hint_and_a1111_form():
+    schedule = parse_prompt("a forest [0.4] a burning forest [0.8] ashes")
+    assert schedule.hint(10) == "steps 1-4: a forest · 5-8: a burning forest · 9-10: ashes"
+    written = schedule.a1111()
+    assert written == "[[a forest:a burning forest:0.4]:ashes:0.8]"
+    assert parse_prompt(written).plan(10) == schedule.plan(10)  # A1111's nesting reads back the same
+    assert prompt_a1111("a [red:blue:0.5] car") == "a [red:blue:0.5] car"
+
+
+def test_guidance_schedule():
+    schedule = parse_guidance("7.5 [0.5] 3 [8] 1")
+    assert [schedule.at(i, 10) for i in range(10)] == [7.5] * 5 + [3.0] * 3 + [1.0] * 2
+    for bad, message in (("7.5", "no \\[when\\]"), ("7.5 [0.5] x", "not a guidance value"), ("a [b:c:1]", "guidance")):
+        with pytest.raises(RequestError, match=message):
+            SamplerSettings(guidance_schedule=bad)
+    settings = SamplerSettings(guidance=7.5, guidance_schedule="7.5 [0.5] 1")
+    assert settings.guidance_at(9, 10) == 1.0 and settings.guidance_values() == (7.5, 1.0)
+
+
+# --- recipes -----------------------------------------------------------------------------------------
+
+
+def test_recipe_keeps_the_schedule_and_a1111_text_is_written_the_a1111_way(text_engine):
+    info = text_engine.model.info
+    request = GenerationRequest(
+        TextCondition("a forest [0.4] a burning forest", "blurry [3] sharp"),
+        SamplerSettings(steps=10, guidance=7.5, guidance_schedule="7.5 [0.5] 3", width=64, height=64),
+    )
+    recipe = build_recipe(request, info, 0, model_hash="abc", device="cpu")
+    again = recipe_from_json(recipe)
+    assert again.request() == request
+    text = format_a1111(recipe)
+    assert text.splitlines()[0] == "[a forest:a burning forest:0.4]"
+    assert "Negative prompt: [blurry:sharp:3]" in text and 'CFG schedule: 7.5 [0.5] 3' in text
+    restored = recipe_from_a1111(text)
+    assert restored.settings is not None and restored.settings.guidance_schedule == "7.5 [0.5] 3"
+    assert isinstance(restored.condition, TextCondition)
+    assert parse_prompt(restored.condition.prompt).plan(10) == parse_prompt(request.condition.prompt).plan(10)
+
+
+def test_a1111_text_with_prompt_editing_is_restored_and_alternation_is_reported():
+    restored = recipe_from_a1111("a [red:blue:0.5] car\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64")
+    assert restored.condition == TextCondition("a [red:blue:0.5] car")
+    refused = recipe_from_a1111("a [cat|dog]\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64")
+    assert refused.condition is None and any("alternation" in item for item in refused.not_restored)
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+
+def _run(model, request, resume=None):
+    trajectory = Trajectory(1, request)
+    last = None
+    for last in denoise(model, request, resume=resume):
+        trajectory.record(last)
+    return last.latents, trajectory
+
+
+@pytest.fixture(scope="module", params=["text", "multi", "sd", "sdxl"])
+def family(request, tmp_path_factory):
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.generation.engine import Engine
+
+    tiny = TINY[request.param]
+    folder = tiny.write(tmp_path_factory.mktemp(request.param) / "model")
+    engine = Engine(choose_device("cpu"))
+    engine.load(folder, warm_up=False)
+    return engine.model, read_model_info(folder), tiny.inputs(tmp_path_factory.mktemp("inputs")), tiny
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpmpp_2m"])
+def test_a_switch_at_step_k_equals_a_branch_at_step_k_with_the_new_prompt(family, sampler):
+    model, info, inputs, tiny = family
+    settings = SamplerSettings(sampler=sampler, steps=5, guidance=3.0, seed=4, width=tiny.size, height=tiny.size)
+    k = 3  # the first 3 steps use the first prompt: the branch continues after kept step index 2
+    parent = GenerationRequest(condition_from_values(info, {**inputs, "prompt": "a red cat"}), settings)
+    child = GenerationRequest(condition_from_values(info, {**inputs, "prompt": "a blue dog"}), settings)
+    scheduled = GenerationRequest(
+        condition_from_values(info, {**inputs, "prompt": f"a red cat [{k}] a blue dog"}), settings
+    )
+    _, kept = _run(model, parent)
+    branched, _ = _run(model, child, branch_resume(model, BranchOrigin(parent, k - 1), child, kept))
+    latents, _ = _run(model, scheduled)
+    assert torch.equal(latents, branched)
+    unchanged, _ = _run(model, parent)
+    assert not torch.equal(latents, unchanged)
+
+
+def test_each_distinct_prompt_is_encoded_once(text_engine, monkeypatch):
+    model = text_engine.model
+    seen = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda c, *a: seen.append(c.prompt) or encode(c, *a))
+    request = GenerationRequest(
+        TextCondition("a [cat:dog:2] [4] a [cat:dog:2]"), SamplerSettings(steps=6, width=64, height=64)
+    )
+    _run(model, request)
+    assert seen == ["a cat", "a dog"]
+
+
+def test_a_guidance_schedule_equals_a_branch_with_the_new_guidance(text_engine):
+    model = text_engine.model
+    settings = SamplerSettings(sampler="euler", steps=6, guidance=3.0, seed=2, width=64, height=64)
+    parent = GenerationRequest(TextCondition("a red cat"), settings)
+    child = replace(parent, settings=replace(settings, guidance=8.0))
+    scheduled = replace(parent, settings=replace(settings, guidance_schedule="3 [4] 8"))
+    _, kept = _run(model, parent)
+    branched, _ = _run(model, child, branch_resume(model, BranchOrigin(parent, 3), child, kept))
+    latents, _ = _run(model, scheduled)
+    assert torch.equal(latents, branched)
