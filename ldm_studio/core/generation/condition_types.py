@@ -119,6 +119,10 @@ class ConditionType:
         """The plain condition in force at loop index `index` (itself when nothing is scheduled)."""
         return self
 
+    def schedule_hints(self, steps: int) -> list[str]:
+        """One line per scheduled input, for people (`prompt: steps 1-12: a forest · 13-30: …`)."""
+        return [hint for part in self.parts() if part is not self for hint in part.schedule_hints(steps)]
+
     def output_size(self, info: ModelInfo) -> tuple[int, int] | None:
         """The (width, height) this condition fixes for the output (an image to upscale), else None."""
         return None
@@ -167,6 +171,10 @@ class TextCondition(ConditionType):
     def switch_steps(self, steps: int) -> list[int]:
         points = set(parse_prompt(self.prompt, "prompt").switch_steps(steps))
         return sorted(points | set(parse_prompt(self.negative, "negative").switch_steps(steps)))
+
+    def schedule_hints(self, steps: int) -> list[str]:
+        hints = [(name, parse_prompt(getattr(self, name), name).hint(steps)) for name in ("prompt", "negative")]
+        return [f"{name}: {hint}" for name, hint in hints if hint]
 
     def at_step(self, index: int, steps: int) -> TextCondition:
         prompt, negative = parse_prompt(self.prompt, "prompt"), parse_prompt(self.negative, "negative")

@@ -171,6 +171,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 #   seed 3: Euler 50.2 / 50.2 dB (DDIM with eta 0 is Euler in σ space), DPM++ 2M 40.9 / 39.0, UniPC 40.8 / 38.7,
 #           Euler a 21.3 / 11.6 (fresh noise every step); another seed from the start: 8.9 dB
 #   seed 8: Euler 49.8 / 49.8, DPM++ 2M 40.2 / 27.0, UniPC 40.0 / 25.8, Euler a 17.3 / 9.1; another seed 9.5 dB
+@pytest.mark.slow
 @pytest.mark.skipif(demo_model_path() is None, reason="this install has no demo model")
 def test_a_switched_branch_is_a_plausible_continuation_on_the_demo_model():
     from ldm_studio.core.generation.device import choose_device

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -177,3 +178,58 @@ def test_a_guidance_schedule_equals_a_branch_with_the_new_guidance(text_engine):
     branched, _ = _run(model, child, branch_resume(model, BranchOrigin(parent, 3), child, kept))
     latents, _ = _run(model, scheduled)
     assert torch.equal(latents, branched)
+
+
+# --- CLI and batch rows --------------------------------------------------------------------------------
+
+
+def test_cli_generate_takes_a_prompt_schedule_and_a_guidance_schedule(tiny_text_model, text_engine, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from ldm_studio.cli import main
+    from ldm_studio.core.files.recipe import RECIPE_KEY
+
+    out = tmp_path / "out"
+    args = ["generate", "--model", str(tiny_text_model), "--prompt", "a red cat [2] a blue dog", "--seed", "3"]
+    args += ["--steps", "4", "--sampler", "ddim", "--guidance-schedule", "4 [0.5] 2", "--width", "64", "--height", "64"]
+    assert main([*args, "--out", str(out), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    [path] = captured.out.split()
+    assert "schedule: prompt: steps 1-2: a red cat · 3-4: a blue dog" in captured.err
+    assert "schedule: guidance 1: 4 · 3: 2" in captured.err
+    with Image.open(path) as image:
+        recipe = json.loads(image.text[RECIPE_KEY])
+        parameters = image.text["parameters"]
+        pixels = np.asarray(image)
+    assert recipe["condition"]["prompt"] == "a red cat [2] a blue dog"
+    assert recipe["settings"]["guidance_schedule"] == "4 [0.5] 2" and recipe["settings"]["guidance"] == 4.0
+    assert parameters.startswith("[a red cat:a blue dog:2]\n")
+    # the same image as the loop run directly on the same request
+    request = GenerationRequest(
+        TextCondition("a red cat [2] a blue dog"),
+        SamplerSettings(
+            sampler="ddim", steps=4, guidance=4.0, guidance_schedule="4 [0.5] 2", seed=3, width=64, height=64
+        ),
+    )
+    assert np.array_equal(pixels, text_engine.generate(request).images[0])
+    bad = main([*args[:-4], "--guidance-schedule", "4 [0.5]", "--out", str(out), "--device", "cpu"])
+    assert bad != 0 and "--guidance-schedule" in capsys.readouterr().err
+
+
+def test_batch_rows_take_the_same_schedule_text(tiny_text_model, tmp_path):
+    from ldm_studio.core.batch.spec import expand, read_spec
+    from ldm_studio.core.models.model_folder import read_model_info
+
+    spec_file = tmp_path / "rows.json"
+    rows = [
+        {"prompt": "a forest [0.4] a burning forest", "guidance_schedule": "5 [2] 1"},
+        {"prompt": "a [cat|dog]"},
+    ]
+    spec_file.write_text(__import__("json").dumps({"defaults": {"steps": 5, "width": 64, "height": 64}, "rows": rows}))
+    jobs, bad = expand(read_spec(spec_file), read_model_info(tiny_text_model), base_seed=1)
+    [job] = jobs
+    assert job.request.condition.prompt == "a forest [0.4] a burning forest"
+    assert job.request.settings.guidance_schedule == "5 [2] 1"
+    assert len(bad) == 1 and bad[0].row == 2 and "alternation" in bad[0].problem
