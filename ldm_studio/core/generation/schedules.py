@@ -173,7 +173,10 @@ def _source(nodes: tuple[Node, ...]) -> str:
 # --- parsing ---------------------------------------------------------------------------------------
 
 
-def _pairs(text: str) -> dict[int, int]:
+MAX_DEPTH = 16  # brackets nested deeper are refused: the parser recurses per level (hostile prompts)
+
+
+def _pairs(text: str, field: str) -> dict[int, int]:
     """Matching `[` → `]` positions; escaped and unmatched brackets are left out (they stay literal)."""
     pairs: dict[int, int] = {}
     stack: list[int] = []
@@ -187,13 +190,15 @@ def _pairs(text: str) -> dict[int, int]:
             stack.append(i)
         elif c == "]" and stack:
             pairs[stack.pop()] = i
+            if len(stack) >= MAX_DEPTH:
+                raise RequestError(field, f"brackets nest more than {MAX_DEPTH} levels deep")
         i += 1
     return pairs
 
 
 class _Parser:
     def __init__(self, text: str, field: str) -> None:
-        self.text, self.field, self.pairs = text, field, _pairs(text)
+        self.text, self.field, self.pairs = text, field, _pairs(text, field)
 
     def fail(self, problem: str) -> RequestError:
         return RequestError(self.field, problem)

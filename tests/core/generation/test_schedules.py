@@ -233,3 +233,14 @@ def test_batch_rows_take_the_same_schedule_text(tiny_text_model, tmp_path):
     assert job.request.condition.prompt == "a forest [0.4] a burning forest"
     assert job.request.settings.guidance_schedule == "5 [2] 1"
     assert len(bad) == 1 and bad[0].row == 2 and "alternation" in bad[0].problem
+
+
+def test_hostile_prompts_parse_quickly_or_fail_in_one_line():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(RequestError, match="nest more than"):
+        TextCondition("[" * 4000 + "x" + "]" * 4000)
+    TextCondition("[" * 9000)  # unmatched: literal text
+    TextCondition("[a:b:0.5] " * 900)
+    assert time.perf_counter() - start < 2.0
