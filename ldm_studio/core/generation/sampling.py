@@ -77,13 +77,15 @@ def _scheduled_conditioning(
     model: LatentDiffusionModel, request: GenerationRequest, guided: bool, total: int
 ) -> list[ConditionTensors]:
     """The guidance batch of every loop index: a prompt schedule switches the text condition at its steps
-    (`ConditionType.at_step`); each distinct condition is encoded once."""
-    batch = request.settings.batch_size
-    starts = [0, *request.condition.switch_steps(total)]
+    (`ConditionType.at_step`); each distinct condition is encoded once. Switch points count the requested
+    steps (as A1111 does, and as the prompt box's hint shows) and apply to the loop's indices: CompVis DDIM's
+    extra step (31 for 30) keeps the last prompt, an image-to-image start runs the indices from 0."""
+    batch, steps = request.settings.batch_size, request.settings.steps  # fractions count the requested steps
+    starts = [0, *request.condition.switch_steps(steps)]
     encoded: list[tuple[Any, ConditionTensors]] = []
     per_start: list[ConditionTensors] = []
     for start in starts:
-        condition = request.condition.at_step(start, total)
+        condition = request.condition.at_step(start, steps)
         found = next((tensors for known, tensors in encoded if known == condition), None)
         if found is None:
             found = model.encode(condition, batch, guided, request).batch(guided)
@@ -170,7 +172,7 @@ class Denoising:
             noise_pred = _predict(model, model_input, unet_timesteps[index], cond_batch, guided, settings.batch_size)
             if guided:
                 uncond, cond = noise_pred.chunk(2)
-                noise_pred = uncond + settings.guidance_at(index, total) * (cond - uncond)
+                noise_pred = uncond + settings.guidance_at(index, settings.steps) * (cond - uncond)
             x_t = latents
             out = scheduler.step(noise_pred, t, latents, **step_kwargs)
             latents = begin.blend(scheduler, out.prev_sample, timesteps[index + 1] if index + 1 < total else None)

@@ -8,7 +8,7 @@ batch rows and the prompt box's hint use it without the engine):
 - AUTOMATIC1111's **prompt editing**, inline: `a [red:blue:0.5] car`, `[to:when]` (nothing, then
   `to`), `[from::when]` (`from`, then nothing); edits may nest (`[[a:b:0.3]:c:0.6]`).
 
-`when` is a fraction of the run's steps below 1, else a step number, as A1111 reads it
+`when` is a fraction of the requested steps below 1, else a step number, as A1111 reads it
 ("old scheduling"): the first `k` steps use the text before the switch, where `k` is
 `int(when * steps)` for a fraction and `int(when)` for a number >= 1. So with 30 steps
 `[0.4]` keeps the first prompt for steps 1-12 (loop indices 0-11) and uses the second from

@@ -244,3 +244,18 @@ def test_hostile_prompts_parse_quickly_or_fail_in_one_line():
     TextCondition("[" * 9000)  # unmatched: literal text
     TextCondition("[a:b:0.5] " * 900)
     assert time.perf_counter() - start < 2.0
+
+
+def test_fractions_count_the_requested_steps_also_when_ddim_runs_one_more(text_engine):
+    """CompVis DDIM runs 7 loop steps for 6: [0.5] switches after step int(0.5 * 6) = 3, as the hint says."""
+    model = text_engine.model
+    settings = SamplerSettings(sampler="ddim", steps=6, guidance=3.0, seed=5, width=64, height=64)
+    parent = GenerationRequest(TextCondition("a red cat"), settings)
+    child = GenerationRequest(TextCondition("a blue dog"), settings)
+    scheduled = GenerationRequest(TextCondition("a red cat [0.5] a blue dog"), settings)
+    assert scheduled.condition.schedule_hints(6) == ["prompt: steps 1-3: a red cat · 4-6: a blue dog"]
+    _, kept = _run(model, parent)
+    assert len(kept) == 7
+    branched, _ = _run(model, child, branch_resume(model, BranchOrigin(parent, 2), child, kept))
+    latents, _ = _run(model, scheduled)
+    assert torch.equal(latents, branched)
