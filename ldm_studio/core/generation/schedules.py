@@ -123,12 +123,28 @@ class PromptSchedule:
 
     def a1111(self) -> str:
         """The A1111 form: switches become nested edits, `[[p0:p1:w1]:p2:w2]`; edits stay as written."""
-        if not self.switches:
-            return self.text
+        if not self.switches or any(_bare_colon(seg) for seg in self.segments):
+            return self.text  # a segment with its own ':' or '|' cannot sit inside an edit: not expressible
         text = _source(self.segments[0]).strip()
         for when, seg in zip(self.switches, self.segments[1:], strict=True):
             text = f"[{text}:{_source(seg).strip()}:{when.text}]"
         return text
+
+
+def _bare_colon(nodes: tuple[Node, ...]) -> bool:
+    """A ':' or '|' outside brackets and parentheses (it would split an A1111 edit)."""
+    depth = 0
+    for n in nodes:
+        if not isinstance(n, str):
+            continue
+        for c in n:
+            if c == "(":
+                depth += 1
+            elif c == ")" and depth:
+                depth -= 1
+            elif depth == 0 and c in ":|":
+                return True
+    return False
 
 
 def _has_edit(nodes: tuple[Node, ...]) -> bool:

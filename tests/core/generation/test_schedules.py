@@ -75,6 +75,8 @@ def test_hint_and_a1111_form():
     assert written == "[[a forest:a burning forest:0.4]:ashes:0.8]"
     assert parse_prompt(written).plan(10) == schedule.plan(10)  # A1111's nesting reads back the same
     assert prompt_a1111("a [red:blue:0.5] car") == "a [red:blue:0.5] car"
+    assert prompt_a1111("a (cat:1.2) [0.5] b") == "[a (cat:1.2):b:0.5]"
+    assert prompt_a1111("ratio 1:2 [0.5] b") == "ratio 1:2 [0.5] b"  # not expressible: kept as typed
 
 
 def test_guidance_schedule():
