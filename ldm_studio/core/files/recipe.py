@@ -97,6 +97,8 @@ def format_a1111(recipe: dict[str, Any]) -> str:
         fields["CFG schedule"] = s["guidance_schedule"]
     if recipe.get("init"):
         fields["Denoising strength"] = _number(recipe["init"]["strength"])
+        if recipe["init"].get("feather"):
+            fields["Mask blur"] = str(recipe["init"]["feather"])  # A1111's name for the soft mask edge
     fields.update(text.fields)
     lines = [prompt]
     if negative:
