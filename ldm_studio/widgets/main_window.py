@@ -224,6 +224,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.controller
+        # the prompt box's schedule hint counts the sampler panel's steps
+        self.sampler.steps.valueChanged.connect(self.conditioning.text.set_steps)
+        self.conditioning.text.set_steps(self.sampler.steps.value())
         c.queued.connect(self._on_queued)
         c.started.connect(self._on_started)
         c.progress.connect(self._on_progress)
