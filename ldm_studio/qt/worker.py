@@ -18,6 +18,7 @@ from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.generation.approx_decoder import policy_for, preview_source
+from ldm_studio.core.generation.taesd import TaesdPreview, safe_taesd_preview_for
 from ldm_studio.core.generation.engine import Engine
 from ldm_studio.core.generation.memory import sample_with_retry
 from ldm_studio.core.generation.previews import (
@@ -101,6 +102,7 @@ class EngineWorker(QObject):
         # set from the GUI thread (a str swap), read at each job's start: see core.approx_decoder.PREVIEW_MODES
         self.preview_mode = "approx"
         self.preview_source = "linear projection"  # what "approx" shows for the loaded model
+        self._tiny: TaesdPreview | None = None
 
     @Slot()
     def prepare_thread(self) -> None:
@@ -115,7 +117,8 @@ class EngineWorker(QObject):
             # The cheap preview's projection, when cached; otherwise it is fitted piece by piece
             # after `model_loaded`, between jobs, and previews are false-colour until then.
             self._projection = cached_linear_preview(model)
-            self.preview_source = preview_source(model)  # reads the approximate decoder if one is cached
+            self._tiny = safe_taesd_preview_for(model)  # an installed TAESD of the model's family
+            self.preview_source = preview_source(model, self._tiny)  # reads the approximate decoder if cached
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return
@@ -277,7 +280,7 @@ class EngineWorker(QObject):
         resume=None,
     ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
-        policy = policy_for(self.preview_mode, self._projection)
+        policy = policy_for(self.preview_mode, self._projection, self._tiny)
 
         def on_step(event: StepEvent) -> None:
             if trajectory is not None:

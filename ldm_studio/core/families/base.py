@@ -229,8 +229,29 @@ def load_scheduler_config(info: ModelInfo) -> dict[str, Any]:
     return read_json(info.path / "scheduler" / "scheduler_config.json")
 
 
+WEIGHT_VARIANTS = ("fp16", "bf16")
+
+
+def weights_variant(folder: Path) -> str | None:
+    """The variant a component folder holds only (a hub download on a GPU fetches `*.fp16.safetensors`),
+    or None when plain weights are there."""
+    names = [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    weights = [n for n in names if n.endswith((".safetensors", ".bin")) or ".safetensors.index" in n]
+    if not weights or any(n.count(".") == 1 or n.endswith(".safetensors.index.json") for n in weights):
+        return None
+    for variant in WEIGHT_VARIANTS:
+        if any(f".{variant}." in n for n in weights):
+            return variant
+    return None
+
+
 def load_component(cls: Any, folder: Path, choice: DeviceChoice, **kwargs: Any) -> Any:
-    """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder."""
+    """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder.
+
+    A folder holding only a variant's weights (`*.fp16.safetensors`) loads that variant."""
+    variant = weights_variant(folder)
+    if variant is not None:
+        kwargs.setdefault("variant", variant)
     try:
         model = cls.from_pretrained(folder, local_files_only=True, torch_dtype=choice.dtype, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
