@@ -18,7 +18,6 @@ from ldm_studio.core.batch import BatchProgress, BatchRun, read_spec
 from ldm_studio.core.batch.workers import ProcessBackend, worker_devices
 from ldm_studio.core.errors import Cancelled, LdmStudioError
 from ldm_studio.core.generation.approx_decoder import policy_for, preview_source
-from ldm_studio.core.generation.taesd import TaesdPreview, safe_taesd_preview_for
 from ldm_studio.core.generation.engine import Engine
 from ldm_studio.core.generation.memory import sample_with_retry
 from ldm_studio.core.generation.previews import (
@@ -30,6 +29,7 @@ from ldm_studio.core.generation.previews import (
 )
 from ldm_studio.core.generation.requests import GenerationRequest
 from ldm_studio.core.generation.sampling import StepEvent
+from ldm_studio.core.generation.taesd import TaesdPreview, safe_taesd_preview_for
 from ldm_studio.core.generation.trajectory import (
     Trajectory,
     TrajectoryStore,

@@ -322,7 +322,9 @@ class PreviewPolicy:
             self.projection = linear_preview_for(model)
         return self._on_host(self.projection.project_on_device, x0, due)
 
-    def _on_host(self, render: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, due: bool) -> np.ndarray | None:
+    def _on_host(
+        self, render: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, due: bool
+    ) -> np.ndarray | None:
         """A preview computed where x0 is; on CUDA copied without blocking (handed out once landed)."""
         if x0.device.type != "cuda":
             return render(x0).cpu().numpy() if due else None

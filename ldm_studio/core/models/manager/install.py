@@ -287,7 +287,8 @@ def _import_component(
         model_name, "store", "", entry.family, catalogue=entry.name, source=str(source.resolve()), license=entry.license
     )
     if in_place:
-        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=folder_sha256(source, tracker)))
+        files = folder_sha256(source, tracker)
+        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
     else:
         with _staging(model_name) as staging:
             out = staging / model_name
