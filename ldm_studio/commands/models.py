@@ -80,8 +80,9 @@ def run_list(args: argparse.Namespace) -> int:
             published = r.entry.size_label if r.entry is not None else None
             size = format_bytes(r.size_bytes) if r.size_bytes else (published or "size unknown")
         where = str(r.path) if r.path else (r.source or "")
-        if r.entry is not None and r.entry.kind == "component":  # a part attached to base models of its family
-            where = f"[{(r.entry.role or '').replace('_', ' ')} for {r.family} models] {where}"
+        entry = getattr(r, "entry", None)
+        if entry is not None and entry.kind == "component":  # a part attached to base models of its family
+            where = f"[{(entry.role or '').replace('_', ' ')} for {r.family} models] {where}"
         print(f"{r.name:<{width}}  {r.state:<16}  {r.family or '?':<8}  {size:>12}  {r.license or '-':<10}  {where}")
     return 0
 

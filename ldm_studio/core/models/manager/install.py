@@ -81,10 +81,18 @@ def download(
 
 
 def _hub_variant(device: str | None) -> str | None:
+    """The variant for the device the model will run on (one named need not be here: a download may be for later)."""
+    import torch
+
     from ldm_studio.core.generation.device import choose_device
     from ldm_studio.core.models.manager.hub import variant_for_device
 
-    return variant_for_device(choose_device(device).device.type)
+    if device in (None, "", "auto"):
+        return variant_for_device(choose_device().device.type)
+    try:
+        return variant_for_device(torch.device(device).type)
+    except RuntimeError as exc:
+        raise LdmStudioError(f"--device: {device!r} is not a device ({exc})") from None
 
 
 def _install_hub(
