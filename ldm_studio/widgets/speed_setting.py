@@ -27,7 +27,8 @@ def window_speed(settings: SettingsStore) -> SpeedOptions:
     def on(key: str) -> bool:
         return settings.get(key, False, bool) is True
 
-    return SpeedOptions(compile=on("compile"), offload="model" if on("offload") else "none", vae_tiling=on("vae_tiling"))
+    offload = "model" if on("offload") else "none"
+    return SpeedOptions(compile=on("compile"), offload=offload, vae_tiling=on("vae_tiling"))
 
 
 def install_speed_menu(window: QMainWindow, menu: QMenu, settings: SettingsStore, engine: Engine) -> dict[str, QAction]:
