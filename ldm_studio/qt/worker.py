@@ -118,7 +118,8 @@ class EngineWorker(QObject):
             # after `model_loaded`, between jobs, and previews are false-colour until then.
             self._projection = cached_linear_preview(model)
             self._tiny = safe_taesd_preview_for(model)  # an installed TAESD of the model's family
-            self.preview_source = preview_source(model, self._tiny)  # reads the approximate decoder if cached
+            # what the chosen mode shows for this model (reads the approximate decoder if one is cached)
+            self.preview_source = preview_source(model, self._tiny, self.preview_mode)
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return

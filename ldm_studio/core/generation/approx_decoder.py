@@ -314,8 +314,10 @@ def approx_preview(
     return upscaled_linear(projection or linear_preview_for(model), x0, model.info.latent_factor)
 
 
-def preview_source(model: LatentDiffusionModel, tiny: TaesdPreview | None = None) -> str:
-    """Which cheap preview the default mode ("approx") uses for `model`, in words (the window says it)."""
+def preview_source(model: LatentDiffusionModel, tiny: TaesdPreview | None = None, mode: str = "approx") -> str:
+    """Which preview `mode` (PREVIEW_MODES; the default "approx") shows for `model`, in words (the window says it)."""
+    if mode in ("linear", "full"):
+        return {"linear": "linear projection", "full": f"full decode every {FULL_EVERY} steps"}[mode]
     if tiny is not None:
         return tiny.label
     return "approximate decoder" if approx_decoder_for(model) is not None else "linear projection"

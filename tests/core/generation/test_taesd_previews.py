@@ -55,6 +55,8 @@ def test_an_installed_taesd_decodes_x0_at_full_resolution(folders):
     tiny = taesd_preview_for(engine.model)
     assert tiny is not None and tiny.label == "TAESD (taesd)"
     assert preview_source(engine.model, tiny) == "TAESD (taesd)"  # the window's load message
+    assert preview_source(engine.model, tiny, "taesd") == "TAESD (taesd)"
+    assert preview_source(engine.model, tiny, "linear") == "linear projection"
     # an sdxl model does not take the SD 1.x/2.x TAESD
     assert taesd_preview_for(_engine(folders["sdxl"]).model) is None
 
