@@ -140,12 +140,25 @@ def compile_unet(model: LatentDiffusionModel, options: SpeedOptions) -> str:
     model.unet.compile(**kwargs)
     if not options.warm_up:
         return f"U-Net compiled (torch.compile, backend {options.compile_backend}); compiles in the first step"
-    from ldm_studio.core.generation.engine import warm_up_model
-
     start = time.perf_counter()
-    warm_up_model(model)
+    warm_up_guided(model)
     seconds = time.perf_counter() - start
     return f"U-Net compiled (torch.compile, backend {options.compile_backend}), warm-up {seconds:.1f} s"
+
+
+@torch.no_grad()
+def warm_up_guided(model: LatentDiffusionModel) -> None:
+    """One U-Net call shaped as a job's first step: the model's resolution, the guided batch of two
+    (one image's [uncond, cond]), so the compiled graph is the one the job runs, not a recompile."""
+    from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings
+
+    guided = model.has_unconditional
+    side = model.info.resolution
+    settings = SamplerSettings(steps=1, guidance=2.0 if guided else 1.0, width=side, height=side)
+    request = GenerationRequest(model.default_condition(), settings)
+    cond = model.encode(request.condition, 1, guided, request).batch(guided)
+    x = torch.zeros((2 if guided else 1, *model.latent_shape(request)), device=model.device, dtype=model.dtype)
+    model.predict_noise(x, torch.tensor(999, device=model.device), cond)
 
 
 def is_compiled(module: torch.nn.Module) -> bool:
