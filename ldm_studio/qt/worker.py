@@ -96,13 +96,13 @@ class EngineWorker(QObject):
         self.mailbox = mailbox
         self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
+        self._tiny: TaesdPreview | None = None  # the loaded model's installed TAESD (generation.taesd)
         self._fit: ProjectionFit | None = None
         self._fit_queued = False  # one piece in the queue at a time, however often a model is opened
         self._fit_more.connect(self._fit_next, Qt.ConnectionType.QueuedConnection)
         # set from the GUI thread (a str swap), read at each job's start: see core.approx_decoder.PREVIEW_MODES
         self.preview_mode = "approx"
         self.preview_source = "linear projection"  # what "approx" shows for the loaded model
-        self._tiny: TaesdPreview | None = None
 
     @Slot()
     def prepare_thread(self) -> None:
