@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from ldm_studio.qt.images import grid_shape
+from ldm_studio.qt.reports import Frame
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 
@@ -60,6 +61,10 @@ class ImageCanvas(QGraphicsView):
             if self._fit:
                 self.fit()
         self.viewport().update()
+
+    def show_frame(self, frame: Frame) -> None:
+        """Show a job's picture at its full size, its batch cells outlined."""
+        self.show_image(frame.image, frame.size, frame.count)
 
     def clear(self) -> None:
         self.image = None

@@ -34,7 +34,7 @@ from ldm_studio.core.generation.requests import GenerationRequest, random_seed
 from ldm_studio.core.models.demo_model import demo_model_path
 from ldm_studio.core.models.model_folder import ModelInfo, read_model_info
 from ldm_studio.qt.controller import EngineController
-from ldm_studio.qt.images import grid_shape
+from ldm_studio.qt.reports import Frame, JobProgress
 from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
 from ldm_studio.widgets.canvas import DEMO_PROMPT_EXAMPLE, ImageCanvas
@@ -84,7 +84,6 @@ class MainWindow(QMainWindow):
         self.settings = settings or SettingsStore()
         self.settings.load()
         self.controller = controller or EngineController(Engine(threads=window_threads(self.settings)), parent=self)
-        self.requests: dict[int, GenerationRequest] = {}
         self.result_files: list[str] = []
         self.last_error = ""
         self.last_restore = ""  # what opening an image restored, and what not
@@ -276,9 +275,7 @@ class MainWindow(QMainWindow):
             return None
         self.clear_error()
         self.sampler.remember_seed(settings.seed)
-        job = self.controller.submit(request)
-        self.requests[job] = request
-        return job
+        return self.controller.submit(request)
 
     def cancel(self) -> None:
         """Cancel the running job and empty the queue."""
@@ -359,29 +356,22 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_started(self, job: int) -> None:
         self._update_queue_label()
-        request = self.requests.get(job)
-        if request is not None:
-            self.progress.set_progress(0, request.settings.steps, 0.0, 0.0)
+        if not self.controller.is_batch(job):
+            self.progress.set_busy("Starting…")  # the first step also encodes the condition
             self.canvas.fit()
 
-    @Slot(int, int, int, float)
-    def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        request = self.requests.get(job)
-        requested = request.settings.steps if request is not None else None
-        self.progress.set_progress(done, total, self.controller.steps_per_second, eta, requested)
+    @Slot(object)
+    def _on_progress(self, p: JobProgress) -> None:
+        self.progress.set_progress(p.done, p.total, p.rate, p.eta, p.requested)
 
-    @Slot(int, QImage)
-    def _on_preview(self, job: int, image: QImage) -> None:
-        request = self.requests.get(job)
-        if request is None:
+    @Slot(object)
+    def _on_preview(self, frame: Frame) -> None:
+        if self.timeline.holds(frame):  # the person is looking at another step of this job
             return
-        s = request.settings
-        rows, cols = grid_shape(s.batch_size)
-        self.canvas.show_image(image, (cols * s.width, rows * s.height), s.batch_size)
+        self.canvas.show_frame(frame)
 
     @Slot(int, list)
     def _on_finished(self, job: int, files: list) -> None:
-        self.requests.pop(job, None)
         self.result_files = list(files)
         self.gallery.add_files(files)
         self._update_queue_label()
@@ -389,13 +379,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
-        self.requests.pop(job, None)
         self._update_queue_label()
         self.show_error(f"Job {job} failed: {message}")
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
-        self.requests.pop(job, None)
         self._update_queue_label()
         self.show_message(f"Job {job} cancelled")
 

@@ -45,6 +45,7 @@ from ldm_studio.core.generation.trajectory import (
     origin_from_recipe,
 )
 from ldm_studio.qt.images import grid_qimage, grid_shape
+from ldm_studio.qt.reports import Frame, JobProgress
 
 if TYPE_CHECKING:
     from ldm_studio.widgets.main_window import MainWindow
@@ -310,7 +311,6 @@ class TimelineHook(QObject):
         self.store.set_budget_mb(window.settings.get(BUDGET_KEY, DEFAULT_BUDGET_MB, (int, float)))
         self._build_actions()
         c = self.controller
-        c.preview.disconnect(window._on_preview)  # live previews pass through here (held while scrubbing)
         c.preview.connect(self._on_preview)
         c.started.connect(self._on_started)
         c.progress.connect(self._on_progress)
@@ -368,14 +368,12 @@ class TimelineHook(QObject):
         self.show_step(len(trajectory) - 1)
         return True
 
-    def _set_run(self, trajectory: Trajectory | None, kept: int, total: int = 0) -> None:
-        request = trajectory.request if trajectory is not None else self.window.requests.get(self.job)
+    def _set_run(self, trajectory: Trajectory | None, kept: int, total: int = 0, images: int = 1) -> None:
+        """Lay the strip out for a run: from its kept trajectory, or (a run just started) from its progress."""
         origin = trajectory.origin if trajectory is not None else None
         total = max(total, trajectory.total if trajectory is not None else 0, kept)
-        if total == 0 and request is not None:
-            total = request.settings.steps
         self.panel.strip.set_run(total, kept, origin.step if origin is not None else None)
-        batch = request.settings.batch_size if request is not None else 1
+        batch = trajectory.request.settings.batch_size if trajectory is not None else images
         self.panel.image_box.setRange(0, max(batch - 1, 0))
         self.panel.image_box.setVisible(batch > 1)
         self.panel.set_compare_available(self.parents.get(self.job) in self.store.jobs())
@@ -436,15 +434,16 @@ class TimelineHook(QObject):
 
     # --- controller reports ------------------------------------------------------------------
 
-    @Slot(int, QImage)
-    def _on_preview(self, job: int, image: QImage) -> None:
-        if self.controller.current_job != job:  # the finished full decode: the job is no longer current
-            self.final[job] = image
+    def holds(self, frame: Frame) -> bool:
+        """Whether a live frame must not replace the canvas: the person is looking at another step of its job."""
+        return frame.job == self.job and not self.panel.strip.following
+
+    @Slot(object)
+    def _on_preview(self, frame: Frame) -> None:
+        if frame.final:  # the finished full decode, shown again when its last step is scrubbed to
+            self.final[frame.job] = frame.image
             while len(self.final) > 32:
                 self.final.pop(next(iter(self.final)))
-        if job == self.job and not self.panel.strip.following:
-            return  # the person is looking at another step of this job
-        self.window._on_preview(job, image)
 
     @Slot(int)
     def _on_started(self, job: int) -> None:
@@ -456,10 +455,13 @@ class TimelineHook(QObject):
         self.panel.set_enabled_actions(False)
         self.panel.step_label.setText("Running…")
 
-    @Slot(int, int, int, float)
-    def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        if job != self.job:
+    @Slot(object)
+    def _on_progress(self, progress: JobProgress) -> None:
+        if progress.job != self.job:
             return
+        done, total = progress.done, progress.total
+        if self.panel.strip.kept == 0:  # the first step: the run's real length and its batch
+            self._set_run(self.trajectory, 0, total, progress.images)
         trajectory = self.trajectory
         kept = len(trajectory) if trajectory is not None else done
         if self.panel.strip.branch_at is None and trajectory is not None and trajectory.origin is not None:
@@ -558,7 +560,6 @@ class TimelineHook(QObject):
         window.clear_error()
         job = self.controller.submit(child, origin, parent_job=self.job)
         self.parents[job] = self.job
-        window.requests[job] = child
         window.show_message(f"Branching job {self.job} at step {step + 1} as job {job}")
         return job
 
@@ -582,7 +583,6 @@ class TimelineHook(QObject):
             return None
         window.clear_error()
         job = self.controller.submit(request, origin)
-        window.requests[job] = request
         window.show_message(f"Re-making {Path(path).name}: its parent to step {origin.step + 1}, then the branch")
         return job
 

@@ -171,7 +171,7 @@ def test_vary_runs_only_the_remaining_steps_and_reports_them(qtbot, tiny_text_mo
     (first,) = generate(qtbot, window)
     window.conditioning.image.strength.setValue(50)
     totals = []
-    window.controller.progress.connect(lambda job, done, total, eta: totals.append((done, total)))
+    window.controller.progress.connect(lambda p: totals.append((p.done, p.total)))
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         assert window.vary(first) is not None, window.last_error
     assert totals and all(total == 4 for _, total in totals) and totals[-1][0] == 4  # the ETA counts 4 of 8

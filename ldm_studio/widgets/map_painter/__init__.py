@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 
 from ldm_studio.core.families.registry import get_family
 from ldm_studio.core.models.model_folder import ModelInfo
+from ldm_studio.qt.reports import Frame
 from ldm_studio.widgets.map_painter.live import LiveGenerator
 from ldm_studio.widgets.map_painter.panel import MapTab
 from ldm_studio.widgets.map_painter.workspace import CanvasArea
@@ -43,8 +44,8 @@ class MapPainterHook(QObject):
         window.controller.model_loaded.connect(self._on_model_loaded)
         window.conditioning.currentChanged.connect(self._on_tab)
 
-    def _on_preview(self, job: int, image) -> None:
-        self.area.set_output_image(image)
+    def _on_preview(self, frame: Frame) -> None:
+        self.area.set_output_image(frame.first_image())
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         spec = get_family(info.family)
