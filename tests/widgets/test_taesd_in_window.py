@@ -17,7 +17,7 @@ def test_the_window_previews_an_sd_model_through_its_installed_taesd(qtbot, tmp_
     assert "taesd" in window.preview_actions  # View ▸ Live preview offers it
     window.preview_actions["taesd"].trigger()
     sizes = []
-    window.controller.preview.connect(lambda job, image: sizes.append(image.width()))
+    window.controller.preview.connect(lambda frame: sizes.append(frame.image.width()))
     window.sampler.steps.setValue(3)
     window.conditioning.text.prompt.setPlainText("a red cat")
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS):
