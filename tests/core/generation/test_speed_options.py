@@ -126,3 +126,12 @@ def test_cli_options_become_speed_options():
     with pytest.raises(LdmStudioError, match="--offload"):
         SpeedOptions(offload="sequential")
     assert apply_speed_options  # the one entry point the engine calls
+
+
+def test_bf16_samples_close_to_fp32(folders, reference):
+    """`--dtype bf16` (selectable on CUDA; here on the CPU) runs the whole loop and stays near fp32's picture."""
+    engine = Engine(choose_device("cpu", "bf16"))
+    model = engine.load(folders["sd"])
+    assert next(model.unet.parameters()).dtype == torch.bfloat16 and model.vae_dtype == torch.bfloat16
+    images = sample(model, REQUEST)
+    assert images.dtype == torch.float32 and (images - reference).abs().mean().item() < 0.05
