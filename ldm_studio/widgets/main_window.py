@@ -42,6 +42,7 @@ from ldm_studio.widgets.conditioning_panel import ConditioningPanel, PromptTab
 from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
+from ldm_studio.widgets.image_actions import install_image_actions
 from ldm_studio.widgets.image_input import PictureTab
 from ldm_studio.widgets.map_painter import install_map_painter
 from ldm_studio.widgets.model_picker import ModelPicker
@@ -53,6 +54,7 @@ from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
 from ldm_studio.widgets.speed_setting import install_speed_menu
+from ldm_studio.widgets.superres_offer import SuperResOffer, offer_superres
 from ldm_studio.widgets.threads_setting import install_threads_action, window_threads
 from ldm_studio.widgets.timeline import install_timeline
 from ldm_studio.widgets.welcome import WelcomePanel
@@ -88,11 +90,13 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.last_restore = ""  # what opening an image restored, and what not
         self._pending_upscale: str | None = None  # a picture to upscale once the superres model has loaded
+        self.superres_offer: SuperResOffer | None = None  # the last "download a superres model" offer
         self._build_widgets()
         self._build_actions()
         self._connect()
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
         self.timeline = install_timeline(self)  # every step kept: scrub, play, export, branch
+        self.image_actions = install_image_actions(self)  # canvas → input, Inpaint region…, before/after
         self._restore_settings()
         if self.settings.problem:
             self.show_message(self.settings.problem, 30_000)
@@ -487,12 +491,14 @@ class MainWindow(QMainWindow):
             image = QImage(path)
             if not image.isNull():
                 self.canvas.show_image(image)
+            self.image_actions.picture_opened(path)  # nothing to compare it with
             return False
         result = apply_recipe(recipe, self.conditioning, self.sampler, self.controller.model_info)
         image = QImage(path)
         if not image.isNull():
             self.canvas.show_image(image)
             self.result_files = [path]
+        self.image_actions.picture_opened(path)  # its recipe's input picture, for before/after
         self.clear_error()
         self.last_restore = result.message(Path(path).name)
         self.show_message(self.last_restore)
@@ -522,16 +528,13 @@ class MainWindow(QMainWindow):
 
     def upscale(self, path: str) -> bool:
         """Upscale ×4 with a super-resolution model: the loaded one, else the first the model list offers
-        (loaded first; the job starts when it has loaded). False with the reason shown when there is none."""
+        (loaded first; the job starts when it has loaded). False when there is none: the catalogue's is offered."""
         info = self.controller.model_info
         if info is not None and upscales(info) and not self.controller.loading:
             return self._start_upscale(path)
         folder = self._superres_folder()
-        if folder is None:
-            self.show_error(
-                "No super-resolution model is installed: get CompVis/ldm-super-resolution-4x-openimages "
-                "in Models… (or open a superres model folder)."
-            )
+        if folder is None:  # offer the catalogue's (download, then the upscale starts) instead of a dead end
+            self.superres_offer = offer_superres(self, path)
             return False
         self._pending_upscale = path
         self.open_model(folder)

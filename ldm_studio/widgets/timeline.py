@@ -46,6 +46,7 @@ from ldm_studio.core.generation.trajectory import (
 )
 from ldm_studio.qt.images import grid_qimage, grid_shape
 from ldm_studio.qt.reports import Frame, JobProgress
+from ldm_studio.widgets.canvas import compose_ab  # the canvas' compare view, shared
 
 if TYPE_CHECKING:
     from ldm_studio.widgets.main_window import MainWindow
@@ -327,6 +328,7 @@ class TimelineHook(QObject):
         self.panel.export_button.clicked.connect(self.ask_export)
         self.panel.compare_box.toggled.connect(self._on_compare_changed)
         self.panel.divider.valueChanged.connect(self._on_compare_changed)
+        window.canvas.ab_moved.connect(lambda fraction: self.panel.divider.setValue(round(fraction * 100)))
 
     def _build_actions(self) -> None:
         w = self.window
@@ -404,12 +406,14 @@ class TimelineHook(QObject):
             note = " (preview)"
         if trajectory.origin is not None:
             note += f" · from step {trajectory.origin.step + 1}"
+        ab = None  # the A/B divider: the canvas draws its handle, which the mouse drags too
         if self.panel.comparing and s.batch_size == 1:
             parent = self._parent_image(step)
             if parent is not None:
-                image = compose_ab(parent, image, s.width, s.height, self.panel.divider.value() / 100)
+                ab = self.panel.divider.value() / 100
+                image = compose_ab(parent, image, s.width, s.height, ab, line=False)
         if self.window.canvas.image is not image:
-            self.window.canvas.show_image(image, size, s.batch_size)
+            self.window.canvas.show_image(image, size, s.batch_size, ab_divider=ab)
         self.panel.show_step(step, total, note)
         self.last_show_ms = (time.perf_counter() - start) * 1000
 
@@ -629,24 +633,6 @@ class TimelineHook(QObject):
     def set_budget_mb(self, megabytes: int) -> None:
         self.store.set_budget_mb(megabytes)
         self.window.settings.set(BUDGET_KEY, int(megabytes))
-
-
-def compose_ab(a: QImage, b: QImage, width: int, height: int, fraction: float) -> QImage:
-    """`a` left of a divider at `fraction` of the width, `b` right of it, both stretched to width×height."""
-    out = QImage(width, height, QImage.Format.Format_RGB32)
-    out.fill(QColor(0, 0, 0))
-    painter = QPainter(out)
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-    target = QRectF(0, 0, width, height)
-    painter.drawImage(target, a)
-    x = round(width * min(max(fraction, 0.0), 1.0))
-    painter.setClipRect(QRectF(x, 0, width - x, height))
-    painter.drawImage(target, b)
-    painter.setClipping(False)
-    painter.setPen(QPen(QColor(255, 255, 255), 1))
-    painter.drawLine(QPointF(x, 0), QPointF(x, height))
-    painter.end()
-    return out
 
 
 def qimage_array(image: QImage, size: tuple[int, int]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Batch specs: rows written by hand (JSON, JSONL, CSV) or a sweep, expanded into image jobs.
 
 Row fields are named like the `generate` options: prompt, negative, class, map, image, mask,
-strength, seed, steps, sampler, guidance, eta, batch, width, height (file inputs relative to
+strength, feather, seed, steps, sampler, guidance, eta, batch, width, height (file inputs relative to
 the spec file; a picture input sets the default size). A missing field takes the spec's `defaults`,
 then the model's. A sweep (`{"sweep": {"prompt": [...], "seed": [...], ...}}`) is the
 product of its axes, like an X/Y plot; it also gets a contact sheet.

@@ -209,7 +209,7 @@ class LatentDiffusionModel:
             return images
         from ldm_studio.core.generation.img2img import composite
 
-        return composite(images, init.image, init.mask)
+        return composite(images, init.image, init.mask, init.feather)
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:

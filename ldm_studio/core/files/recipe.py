@@ -95,6 +95,8 @@ def format_a1111(recipe: dict[str, Any]) -> str:
         fields["Eta"] = _number(s["eta"])
     if recipe.get("init"):
         fields["Denoising strength"] = _number(recipe["init"]["strength"])
+        if recipe["init"].get("feather"):
+            fields["Mask blur"] = str(recipe["init"]["feather"])  # A1111's name for the soft mask edge
     fields.update(text.fields)
     lines = [prompt]
     if negative:
