@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm_studio.commands.speed_options import add_speed_options, speed_from_args
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.generation.condition_types import INPUTS
 from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on CUDA, else fp32")
+    add_speed_options(p)
     p.add_argument(
         "--trajectory",
         type=Path,
@@ -166,8 +168,11 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out or history)  # before sampling: a bad --out costs nothing
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
-    engine = Engine(choice, plan_threads(check_threads(args.threads)))
+    engine = Engine(choice, plan_threads(check_threads(args.threads)), speed_from_args(args))
     engine.load(info.path)
+    if not args.quiet:
+        for note in engine.load_notes[1:]:  # the first says the attention kernel: the log has it
+            print(f"note: {note}", file=sys.stderr)
     progress = _progress_bar(args.quiet)
     on_step, trajectory = progress, None
     if args.trajectory is not None:
