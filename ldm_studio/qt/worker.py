@@ -29,6 +29,7 @@ from ldm_studio.core.generation.previews import (
 )
 from ldm_studio.core.generation.requests import GenerationRequest
 from ldm_studio.core.generation.sampling import StepEvent
+from ldm_studio.core.generation.taesd import TaesdPreview, safe_taesd_preview_for
 from ldm_studio.core.generation.trajectory import (
     Trajectory,
     TrajectoryStore,
@@ -96,6 +97,7 @@ class EngineWorker(QObject):
         self.mailbox = mailbox
         self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
+        self._tiny: TaesdPreview | None = None  # the loaded model's installed TAESD (generation.taesd)
         self._fit: ProjectionFit | None = None
         self._fit_queued = False  # one piece in the queue at a time, however often a model is opened
         self._fit_more.connect(self._fit_next, Qt.ConnectionType.QueuedConnection)
@@ -117,7 +119,9 @@ class EngineWorker(QObject):
             # The cheap preview's projection, when cached; otherwise it is fitted piece by piece
             # after `model_loaded`, between jobs, and previews are false-colour until then.
             self._projection = cached_linear_preview(model)
-            self.preview_source = preview_source(model)  # reads the approximate decoder if one is cached
+            self._tiny = safe_taesd_preview_for(model)  # an installed TAESD of the model's family
+            # what the chosen mode shows for this model (reads the approximate decoder if one is cached)
+            self.preview_source = preview_source(model, self._tiny, self.preview_mode)
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return
@@ -283,7 +287,7 @@ class EngineWorker(QObject):
         resume=None,
     ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
-        policy = policy_for(self.preview_mode, self._projection)
+        policy = policy_for(self.preview_mode, self._projection, self._tiny)
 
         def on_step(event: StepEvent) -> None:
             if trajectory is not None:

@@ -54,6 +54,7 @@ from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
+from ldm_studio.widgets.speed_setting import install_speed_menu
 from ldm_studio.widgets.superres_offer import SuperResOffer, offer_superres
 from ldm_studio.widgets.threads_setting import install_threads_action, window_threads
 from ldm_studio.widgets.timeline import install_timeline
@@ -215,6 +216,7 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         run_menu.addAction(self.batch_action)
         self.threads_action = install_threads_action(self, run_menu, self.settings, self.controller.engine)
+        self.speed_actions = install_speed_menu(self, run_menu, self.settings, self.controller.engine)
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.fit_action)
         view_menu.addAction(self.actual_action)
@@ -226,6 +228,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.controller
+        # the prompt box's schedule hint counts the sampler panel's steps
+        self.sampler.steps.valueChanged.connect(self.conditioning.text.set_steps)
+        self.conditioning.text.set_steps(self.sampler.steps.value())
         c.queued.connect(self._on_queued)
         c.started.connect(self._on_started)
         c.progress.connect(self._on_progress)

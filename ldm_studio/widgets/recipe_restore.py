@@ -107,6 +107,9 @@ def _apply_settings(settings: SamplerSettings, panel: SamplerPanel, result: Rest
             result.not_restored.append(f"{name} {value:g} (out of this panel's range)")
         else:
             result.restored.append(name)
+    panel.guidance_schedule.setText(settings.guidance_schedule)
+    if settings.guidance_schedule:
+        result.restored.append("guidance schedule")
     if index >= 0:
         result.restored.insert(0, f"sampler ({SAMPLERS[settings.sampler].label})")
 

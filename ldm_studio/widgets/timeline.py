@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -37,10 +38,13 @@ from PySide6.QtWidgets import (
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.files.recipe import read_png_recipe
 from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.generation.sampler_switch import check_switch
+from ldm_studio.core.generation.samplers import SAMPLERS
 from ldm_studio.core.generation.trajectory import (
     DEFAULT_BUDGET_MB,
     BranchOrigin,
     Trajectory,
+    check_branch,
     export_frames,
     origin_from_recipe,
 )
@@ -216,6 +220,13 @@ class TimelinePanel(QWidget):
         self.divider.setFixedWidth(110)
         self.divider.setToolTip("Where the parent ends and the branch begins")
         self.set_compare_available(False)
+        self.branch_sampler = QComboBox()
+        self.branch_sampler.setToolTip(
+            "The sampler of the branch: the parent's, or another that continues the parent's timesteps from the step"
+        )
+        self.branch_sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.branch_sampler.setMinimumContentsLength(9)
+        self.set_branch_samplers(None)
         self.branch_button = QPushButton("Branch from here")
         self.branch_button.setToolTip(
             "Run the rest of the schedule from the shown step with the prompt, guidance and seed of the panels"
@@ -234,6 +245,7 @@ class TimelinePanel(QWidget):
         row.addWidget(self.compare_box)
         row.addWidget(self.divider)
         row.addWidget(self.image_box)
+        row.addWidget(self.branch_sampler)
         row.addWidget(self.branch_button)
         row.addWidget(self.export_button)
         column.addLayout(row)
@@ -245,8 +257,21 @@ class TimelinePanel(QWidget):
         self.play_button.toggled.connect(self._toggle_play)
         self.set_enabled_actions(False)
 
+    def set_branch_samplers(self, parent: str | None) -> None:
+        """The samplers a branch of a `parent` run may use: its own first, then those it can switch to."""
+        self.branch_sampler.clear()
+        self.branch_sampler.addItem("Same sampler", None)
+        for name, spec in SAMPLERS.items():
+            if name == parent:
+                continue
+            try:
+                check_switch(parent or "ddim", name)
+            except RequestError:
+                continue
+            self.branch_sampler.addItem(spec.label, name)
+
     def set_enabled_actions(self, enabled: bool) -> None:
-        for widget in (self.play_button, self.branch_button, self.export_button):
+        for widget in (self.play_button, self.branch_button, self.export_button, self.branch_sampler):
             widget.setEnabled(enabled)
 
     def set_compare_available(self, available: bool) -> None:
@@ -375,6 +400,10 @@ class TimelineHook(QObject):
         origin = trajectory.origin if trajectory is not None else None
         total = max(total, trajectory.total if trajectory is not None else 0, kept)
         self.panel.strip.set_run(total, kept, origin.step if origin is not None else None)
+        parent_sampler = trajectory.request.settings.sampler if trajectory is not None else None
+        if self.panel.branch_sampler.property("parent") != parent_sampler:  # keep the choice while scrubbing
+            self.panel.branch_sampler.setProperty("parent", parent_sampler)
+            self.panel.set_branch_samplers(parent_sampler)
         batch = trajectory.request.settings.batch_size if trajectory is not None else images
         self.panel.image_box.setRange(0, max(batch - 1, 0))
         self.panel.image_box.setVisible(batch > 1)
@@ -537,7 +566,8 @@ class TimelineHook(QObject):
     def branch(self) -> int | None:
         """Queue a branch of the shown job from the shown step, with the panels' prompt, guidance and seed.
 
-        The sampler, steps and size stay the parent's (the branch runs the rest of its schedule); a
+        Steps and size stay the parent's (the branch runs the rest of its schedule), the sampler too unless
+        the panel's branch sampler names another (it continues the parent's timesteps); a
         "Random" seed keeps the parent's noise, a fixed seed gives fresh noise from the step on."""
         window, trajectory, step = self.window, self.trajectory, self.panel.strip.current
         if trajectory is None or step < 0:
@@ -552,10 +582,18 @@ class TimelineHook(QObject):
         try:
             condition = window.conditioning.condition()
             panel = window.sampler.settings(lambda: parent.settings.seed, 1)
-            settings = replace(parent.settings, guidance=panel.guidance, seed=panel.seed)
+            sampler = self.panel.branch_sampler.currentData() or parent.settings.sampler
+            settings = replace(
+                parent.settings,
+                guidance=panel.guidance,
+                guidance_schedule=panel.guidance_schedule,
+                seed=panel.seed,
+                sampler=sampler,
+            )
             child = GenerationRequest(condition, settings, parent.init)  # a branch keeps the start picture
             if window.controller.model_info is not None:
                 child.check_for(window.controller.model_info)
+            check_branch(BranchOrigin(parent, step, image), child)  # a sampler it cannot switch to: say so now
         except RequestError as exc:
             window.show_error(str(exc))
             return None

@@ -84,6 +84,8 @@ class LatentDiffusionModel:
     """A loaded LDM: U-Net, first-stage autoencoder, scheduler config, conditioning encoder."""
 
     family: ClassVar[str] = ""
+    # the first stage overflows in fp16 (black images): decode in fp32 or with a fp16-fix VAE (core.generation.speed)
+    upcast_vae_in_fp16: ClassVar[bool] = False
     linear_preview: LinearPreview | None = None  # the cheap preview's projection, once fitted or read
 
     def __init__(
@@ -153,6 +155,11 @@ class LatentDiffusionModel:
     def dtype(self) -> torch.dtype:
         return self.choice.dtype
 
+    @property
+    def vae_dtype(self) -> torch.dtype:
+        """The first stage's dtype: the model's, or fp32 where it is upcast (see `upcast_vae_in_fp16`)."""
+        return next(self.autoencoder.parameters()).dtype
+
     def latent_shape(self, request: GenerationRequest) -> tuple[int, int, int]:
         f = self.info.latent_factor
         return (self.info.latent_channels, request.settings.height // f, request.settings.width // f)
@@ -192,18 +199,18 @@ class LatentDiffusionModel:
         nearest codebook entry before post_quant_conv, as the original decoder does.
         `low_memory` decodes one image at a time, a KL decoder in tiles (the out-of-memory retry).
         """
-        z = latents.to(self.dtype) / self.info.scale_factor
+        z = latents.to(self.vae_dtype) / self.info.scale_factor
         if not low_memory and self.batch_invariant and len(z) > 1:
             return torch.cat([self.decode(one) for one in latents.split(1)])
         if not low_memory:
             return (self.autoencoder.decode(z).sample.float() / 2 + 0.5).clamp(0, 1).cpu()
-        tiling = isinstance(self.autoencoder, AutoencoderKL)
+        tiling = isinstance(self.autoencoder, AutoencoderKL) and not self.autoencoder.use_tiling
         if tiling:
             self.autoencoder.enable_tiling()
         try:
             parts = [self.autoencoder.decode(one).sample.float().cpu() for one in z.split(1)]
         finally:
-            if tiling:
+            if tiling:  # only what this retry switched on (a --vae-tiling model keeps its tiling)
                 self.autoencoder.disable_tiling()
         return (torch.cat(parts) / 2 + 0.5).clamp(0, 1)
 
@@ -220,7 +227,7 @@ class LatentDiffusionModel:
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] → latents as the U-Net sees them (KL: posterior mean × scale)."""
-        x = images.to(self.device, self.dtype)
+        x = images.to(self.device, self.vae_dtype)
         if isinstance(self.autoencoder, AutoencoderKL):
             z = self.autoencoder.encode(x).latent_dist.mean
         else:
@@ -242,8 +249,29 @@ def load_scheduler_config(info: ModelInfo) -> dict[str, Any]:
     return read_json(info.path / "scheduler" / "scheduler_config.json")
 
 
+WEIGHT_VARIANTS = ("fp16", "bf16")
+
+
+def weights_variant(folder: Path) -> str | None:
+    """The variant a component folder holds only (a hub download on a GPU fetches `*.fp16.safetensors`),
+    or None when plain weights are there."""
+    names = [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    weights = [n for n in names if n.endswith((".safetensors", ".bin")) or ".safetensors.index" in n]
+    if not weights or any(n.count(".") == 1 or n.endswith(".safetensors.index.json") for n in weights):
+        return None
+    for variant in WEIGHT_VARIANTS:
+        if any(f".{variant}." in n for n in weights):
+            return variant
+    return None
+
+
 def load_component(cls: Any, folder: Path, choice: DeviceChoice, **kwargs: Any) -> Any:
-    """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder."""
+    """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder.
+
+    A folder holding only a variant's weights (`*.fp16.safetensors`) loads that variant."""
+    variant = weights_variant(folder)
+    if variant is not None:
+        kwargs.setdefault("variant", variant)
     try:
         model = cls.from_pretrained(folder, local_files_only=True, torch_dtype=choice.dtype, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:

@@ -48,6 +48,7 @@ def zero_empty_negative(info: ModelInfo) -> bool:
 
 class StableDiffusionXLModel(LatentDiffusionModel):
     family = "sdxl"
+    upcast_vae_in_fp16 = True  # its VAE overflows in fp16 (config: force_upcast); diffusers upcasts it too
 
     def __init__(self, *args, text: ClipTextEncoder, text_2: ClipTextEncoder, **kwargs) -> None:
         super().__init__(*args, **kwargs)

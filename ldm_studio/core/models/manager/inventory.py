@@ -41,7 +41,7 @@ class ModelRow:
     path: Path | None = None
     entry: CatalogueEntry | None = None
     installed: InstalledModel | None = None
-    kind: str = "model"  # or "controlnet": attached to a base model of `family`
+    kind: str = "model"  # "model", "component", or "controlnet" (attached to a base model of `family`)
 
 
 def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: Path | None = None) -> list[ModelRow]:
@@ -178,11 +178,16 @@ def verify(name: str, *, progress: ProgressFn | None = None, cancel: threading.E
     if model.kind != "hub":  # a hub snapshot may also hold files another tool fetched
         problems += [f"{folder / rel}: not recorded at install time" for rel in sorted(set(present) - set(recorded))]
     tracker.start("verifying", f"loading configs of {name}")
+    from ldm_studio.core.models.components import check_component_folder, component_entry
+
+    component = component_entry(model.catalogue)
     if model.role == ROLE:
         try:
             read_controlnet(folder)
         except (FileFormatError, ModelFolderError) as exc:
             problems.append(str(exc))
+    elif component is not None and component.role is not None:
+        problems += check_component_folder(folder, component.role)
     else:
         problems += check_model_folder(folder, shapes=model.kind != "hub")[1]
     tracker.finish("verified" if not problems else f"{len(problems)} problem(s)")

@@ -30,7 +30,7 @@ def test_the_catalogue_lists_the_two_segmentation_controlnets():
         entry = catalogue[name]
         assert entry.kind == "controlnet" and entry.family == "sd" and entry.license == "openrail"
         assert entry.size_bytes is None and entry.repo_id == (repo or f"lllyasviel/{name}")
-    with pytest.raises(FileFormatError, match="kind must be one of"):
+    with pytest.raises(FileFormatError, match=r"kind must be 'model', 'component' or 'controlnet'"):
         parse_catalogue({"models": [{"name": "x", "family": "sd", "kind": "lora", "source": {"type": "hub"}}]}, "c")
 
 
