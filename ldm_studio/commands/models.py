@@ -126,7 +126,8 @@ def run_import(args: argparse.Namespace) -> int:
             cancel=cancel,
         )
     if not args.quiet:
-        print(f"imported {model.name} ({model.family} model, {len(model.files)} files)", file=sys.stderr)
+        what = f"{model.family} ControlNet" if model.role == "controlnet" else f"{model.family} model"
+        print(f"imported {model.name} ({what}, {len(model.files)} files)", file=sys.stderr)
     print(model.path)
     return 0
 
