@@ -1,0 +1,227 @@
+"""A prompt per painted region: region masks and the masked cross-attention processor.
+
+The method is regional prompting as InvokeAI builds it (see docs/regions.md): the global prompt
+and every region's text are encoded separately by the family's text encoder and concatenated
+along the token axis; in every cross-attention layer (`attn2`) a region's tokens may only be
+attended to by the queries inside its mask (their logits are -inf elsewhere), the mask
+downsampled to that layer's token grid; the global tokens are attended to everywhere. The
+unconditional half of guidance keeps its own tokens and attends as it would without regions
+(the padding that evens the two halves' lengths is masked everywhere).
+
+Everything travels through the family seam: `encode_regions` returns `ConditionTensors` whose
+`extra` holds the masks and each token's region (batched for guidance like any extra input), and
+`region_kwargs` turns them into the U-Net call's `cross_attention_kwargs`. The wrapping
+processors are installed only while a regional request runs (`use_regions`); a plain request
+runs diffusers' own processors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ldm_studio.core.generation.region_types import RegionalCondition
+
+if TYPE_CHECKING:
+    from ldm_studio.core.families.base import Conditioning, ConditionTensors, LatentDiffusionModel
+    from ldm_studio.core.generation.requests import Condition, GenerationRequest
+
+MASKS = "region_masks"  # extra: (B, R, h, w) float, each region's share of each latent pixel
+TOKENS = "region_tokens"  # extra: (B, L) long, the region of each context token (GLOBAL, NOWHERE or 0..R-1)
+GLOBAL = -1  # a token every query attends to (the global prompt, the class token)
+NOWHERE = -2  # padding that evens the lengths of guidance's halves: attended to by no query
+INSTALLED = "_ldm_studio_regions"  # attribute set on a U-Net whose processors are wrapped
+
+
+# --- masks -------------------------------------------------------------------------------------------
+
+
+def label_masks(label_map: np.ndarray, indices: list[int], height: int, width: int) -> torch.Tensor:
+    """(R, height, width) float: the share of each latent pixel painted with label `indices[r]`."""
+    labels = torch.from_numpy(np.array(label_map))  # a copy: condition maps are read-only
+    one_hot = torch.stack([(labels == index).float() for index in indices])
+    return F.adaptive_avg_pool2d(one_hot[None], (height, width))[0]
+
+
+def grid_of(query_length: int, height: int, width: int) -> tuple[int, int]:
+    """The (h, w) token grid of an attention layer with `query_length` queries on a (height, width) latent:
+    each U-Net level halves the grid, rounding up (stride-2 convolutions with padding 1)."""
+    h, w = height, width
+    for _ in range(16):
+        if h * w == query_length:
+            return h, w
+        h, w = (h + 1) // 2, (w + 1) // 2
+    raise ValueError(f"no level of a {height}x{width} latent has {query_length} positions")
+
+
+class RegionAttention:
+    """What every cross-attention layer gets for one U-Net call: each query's allowed tokens,
+    built once per layer resolution (the layers of one level share it)."""
+
+    def __init__(self, masks: torch.Tensor, tokens: torch.Tensor) -> None:
+        self.masks = masks  # (B, R, h, w)
+        self.tokens = tokens  # (B, L)
+        self._by_length: dict[int, torch.Tensor] = {}
+
+    def allowed(self, query_length: int) -> torch.Tensor:
+        """(B, 1, N, L) bool: True where query n may attend to token l."""
+        kept = self._by_length.get(query_length)
+        if kept is not None:
+            return kept
+        _batch, regions, height, width = self.masks.shape
+        grid = grid_of(query_length, height, width)
+        inside = F.adaptive_avg_pool2d(self.masks.float(), grid) >= 0.5  # the majority of a cell is the region
+        inside = inside.flatten(2)  # (B, R, N)
+        always = torch.ones_like(inside[:, :1])
+        table = torch.cat([inside, always, ~always], dim=1)  # rows R (GLOBAL) and R + 1 (NOWHERE)
+        row = torch.where(self.tokens >= 0, self.tokens, torch.where(self.tokens == GLOBAL, regions, regions + 1))
+        allowed = table.gather(1, row[:, :, None].expand(-1, -1, table.shape[-1]))  # (B, L, N)
+        result = allowed.transpose(1, 2)[:, None]
+        self._by_length[query_length] = result
+        return result
+
+
+def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Scaled dot-product attention where `allowed` is False: -inf logits, so zero probability."""
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=allowed)
+
+
+class RegionalAttnProcessor:
+    """Wraps a layer's own processor: with `regions` (cross-attention only) the masked attention,
+    otherwise the wrapped processor as it is."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        regions: RegionAttention | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        # the families' U-Net calls give no attention mask of their own; one given keeps the plain path
+        plain = encoder_hidden_states is None or attention_mask is not None or hidden_states.ndim != 3
+        if regions is None or plain or not attn.is_cross_attention:
+            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
+        residual = hidden_states
+        batch = hidden_states.shape[0]
+        allowed = regions.allowed(hidden_states.shape[1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        context = attn.norm_encoder_hidden_states(encoder_hidden_states) if attn.norm_cross else encoder_hidden_states
+        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        head_dim = key.shape[-1] // attn.heads
+        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        out = attend(query, key, value, allowed)
+        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+
+def use_regions(unet: torch.nn.Module, active: bool) -> None:
+    """Wrap every attention processor of `unet` (active) or restore diffusers' own (not active).
+
+    Self-attention layers are wrapped too, only so that they take the `regions` keyword quietly."""
+    installed = getattr(unet, INSTALLED, False)
+    if installed == active or not hasattr(unet, "set_attn_processor"):
+        return
+    processors: dict[str, Any] = unet.attn_processors  # type: ignore[assignment]
+    if active:
+        unet.set_attn_processor({name: RegionalAttnProcessor(p) for name, p in processors.items()})  # type: ignore[operator]
+    else:
+        unet.set_attn_processor(  # type: ignore[operator]
+            {name: p.inner if isinstance(p, RegionalAttnProcessor) else p for name, p in processors.items()}
+        )
+    setattr(unet, INSTALLED, active)
+
+
+# --- the family seam ---------------------------------------------------------------------------------
+
+
+def plain_or_regions(
+    model: LatentDiffusionModel, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest
+) -> Conditioning | None:
+    """The regional conditioning when `condition` has regions (None otherwise, the family encodes it);
+    the U-Net's processors are set for what follows. Every family's `encode` starts with this."""
+    if not isinstance(condition, RegionalCondition):
+        use_regions(model.unet, False)
+        return None
+    conditioning = encode_regions(model, condition, batch_size, guided, request)
+    use_regions(model.unet, True)
+    return conditioning
+
+
+def encode_regions(
+    model: LatentDiffusionModel, condition: RegionalCondition, batch_size: int, guided: bool, request: GenerationRequest
+) -> Conditioning:
+    """The family's conditioning of the global condition, its context extended by each region's
+    tokens (`model.region_context`), with the masks and each token's region in `extra`."""
+    from ldm_studio.core.families.base import Conditioning
+
+    plain = model.encode(condition.base, batch_size, guided, request)
+    cond = plain.cond
+    if cond.context is None:
+        raise ValueError(f"a {model.family!r} model has no cross-attention context for region prompts")
+    parts = [cond.context]
+    token_region = [torch.full((cond.context.shape[1],), GLOBAL, dtype=torch.long)]
+    for r, (_name, text) in enumerate(condition.regions):
+        tokens = model.region_context(text).to(cond.context.dtype)
+        parts.append(tokens.expand(batch_size, -1, -1))
+        token_region.append(torch.full((tokens.shape[1],), r, dtype=torch.long))
+    _, height, width = model.latent_shape(request)
+    masks = label_masks(condition.semantic.label_map, condition.region_indices(), height, width)
+    masks = masks[None].expand(batch_size, -1, -1, -1).to(model.device)
+    context = torch.cat(parts, dim=1)
+    tokens_c = torch.cat(token_region)
+    if plain.uncond is None:
+        return Conditioning(_with_regions(cond, context, tokens_c, masks, batch_size))
+    assert plain.uncond.context is not None
+    u_context = plain.uncond.context
+    tokens_u = torch.full((u_context.shape[1],), GLOBAL, dtype=torch.long)
+    length = max(context.shape[1], u_context.shape[1])
+    context, tokens_c = _pad(context, tokens_c, length)
+    u_context, tokens_u = _pad(u_context, tokens_u, length)
+    return Conditioning(
+        _with_regions(cond, context, tokens_c, masks, batch_size),
+        _with_regions(plain.uncond, u_context, tokens_u, masks, batch_size),
+    )
+
+
+def _pad(context: torch.Tensor, tokens: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`context` and its tokens' regions padded to `length` tokens that no query attends to."""
+    missing = length - context.shape[1]
+    if missing == 0:
+        return context, tokens
+    zeros = context.new_zeros(context.shape[0], missing, context.shape[2])
+    return torch.cat([context, zeros], dim=1), torch.cat([tokens, torch.full((missing,), NOWHERE, dtype=torch.long)])
+
+
+def _with_regions(
+    tensors: ConditionTensors, context: torch.Tensor, tokens: torch.Tensor, masks: torch.Tensor, batch_size: int
+) -> ConditionTensors:
+    from ldm_studio.core.families.base import ConditionTensors
+
+    extra = {**tensors.extra, MASKS: masks, TOKENS: tokens[None].expand(batch_size, -1).to(context.device)}
+    return ConditionTensors(context=context, concat=tensors.concat, extra=extra)
+
+
+def region_kwargs(cond: ConditionTensors) -> dict[str, Any]:
+    """The U-Net call's `cross_attention_kwargs` for regional conditioning (empty for a plain one)."""
+    if TOKENS not in cond.extra:
+        return {}
+    return {"cross_attention_kwargs": {"regions": RegionAttention(cond.extra[MASKS], cond.extra[TOKENS])}}
