@@ -33,6 +33,7 @@ MASKS = "region_masks"  # extra: (B, R, h, w) float, each region's share of each
 TOKENS = "region_tokens"  # extra: (B, L) long, the region of each context token (GLOBAL, NOWHERE or 0..R-1)
 GLOBAL = -1  # a token every query attends to (the global prompt, the class token)
 NOWHERE = -2  # padding that evens the lengths of guidance's halves: attended to by no query
+ISOLATE = True
 INSTALLED = "_ldm_studio_regions"  # attribute set on a U-Net whose processors are wrapped
 
 
@@ -61,20 +62,44 @@ class RegionAttention:
     """What every cross-attention layer gets for one U-Net call: each query's allowed tokens,
     built once per layer resolution (the layers of one level share it)."""
 
-    def __init__(self, masks: torch.Tensor, tokens: torch.Tensor) -> None:
+    def __init__(self, masks: torch.Tensor, tokens: torch.Tensor, isolate: bool = False) -> None:
         self.masks = masks  # (B, R, h, w)
+        self.isolate = isolate  # self-attention stays within each region too
         self.tokens = tokens  # (B, L)
         self._by_length: dict[int, torch.Tensor] = {}
+        self._inside: dict[int, torch.Tensor] = {}
+
+    def inside(self, query_length: int) -> torch.Tensor:
+        """(B, R, N) bool: the cells of an attention layer's grid in each region. As InvokeAI does, each
+        U-Net level max-pools the level above (2x2, rounding up like the U-Net), so no region is lost."""
+        kept = self._inside.get(query_length)
+        if kept is not None:
+            return kept
+        # a latent pixel belongs to the label painted on most of it, so every pixel is in one region
+        owner = self.masks.argmax(dim=1)
+        level = F.one_hot(owner, self.masks.shape[1]).permute(0, 3, 1, 2).float()
+        height, width = grid_of(query_length, level.shape[2], level.shape[3])
+        while level.shape[2] != height or level.shape[3] != width:
+            level = F.max_pool2d(level, kernel_size=2, stride=2, ceil_mode=True)
+        result = level.flatten(2) > 0
+        self._inside[query_length] = result
+        return result
+
+    def same_region(self, query_length: int) -> torch.Tensor:
+        """(B, 1, N, N) bool for self-attention: cells attend to cells of a region they share; rows
+        without region tokens (guidance's unconditional half) attend everywhere."""
+        inside = self.inside(query_length).float()
+        same = torch.einsum("brn,brm->bnm", inside, inside) > 0
+        plain = ~(self.tokens >= 0).any(dim=1)
+        return (same | plain[:, None, None])[:, None]
 
     def allowed(self, query_length: int) -> torch.Tensor:
         """(B, 1, N, L) bool: True where query n may attend to token l."""
         kept = self._by_length.get(query_length)
         if kept is not None:
             return kept
-        _batch, regions, height, width = self.masks.shape
-        grid = grid_of(query_length, height, width)
-        inside = F.adaptive_avg_pool2d(self.masks.float(), grid) >= 0.5  # the majority of a cell is the region
-        inside = inside.flatten(2)  # (B, R, N)
+        inside = self.inside(query_length)  # (B, R, N)
+        regions = inside.shape[1]
         always = torch.ones_like(inside[:, :1])
         table = torch.cat([inside, always, ~always], dim=1)  # rows R (GLOBAL) and R + 1 (NOWHERE)
         row = torch.where(self.tokens >= 0, self.tokens, torch.where(self.tokens == GLOBAL, regions, regions + 1))
@@ -107,30 +132,42 @@ class RegionalAttnProcessor:
         **kwargs: Any,
     ) -> torch.Tensor:
         # the families' U-Net calls give no attention mask of their own; one given keeps the plain path
-        plain = encoder_hidden_states is None or attention_mask is not None or hidden_states.ndim != 3
-        if regions is None or plain or not attn.is_cross_attention:
+        plain = attention_mask is not None or hidden_states.ndim != 3
+        if regions is None or plain:
             return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
-        residual = hidden_states
-        batch = hidden_states.shape[0]
-        allowed = regions.allowed(hidden_states.shape[1])
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        context = attn.norm_encoder_hidden_states(encoder_hidden_states) if attn.norm_cross else encoder_hidden_states
-        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        out = attend(query, key, value, allowed)
-        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        if not attn.is_cross_attention:
+            if not regions.isolate:
+                return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
+            return masked_attention(attn, hidden_states, hidden_states, regions.same_region(hidden_states.shape[1]))
+        assert encoder_hidden_states is not None
+        return masked_attention(attn, hidden_states, encoder_hidden_states, regions.allowed(hidden_states.shape[1]))
+
+
+def masked_attention(attn: Any, hidden_states: torch.Tensor, context: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """diffusers' `AttnProcessor2_0` on 3-D hidden states, with `allowed` as the attention mask."""
+    residual = hidden_states
+    batch = hidden_states.shape[0]
+    if attn.group_norm is not None:
+        hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+    if attn.is_cross_attention and attn.norm_cross:
+        context = attn.norm_encoder_hidden_states(context)
+    elif not attn.is_cross_attention:
+        context = hidden_states
+    query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+    head_dim = key.shape[-1] // attn.heads
+    query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+    key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+    value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    out = attend(query, key, value, allowed)
+    out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+    out = attn.to_out[1](attn.to_out[0](out))
+    if attn.residual_connection:
+        out = out + residual
+    return out / attn.rescale_output_factor
 
 
 def use_regions(unet: torch.nn.Module, active: bool) -> None:
@@ -224,4 +261,4 @@ def region_kwargs(cond: ConditionTensors) -> dict[str, Any]:
     """The U-Net call's `cross_attention_kwargs` for regional conditioning (empty for a plain one)."""
     if TOKENS not in cond.extra:
         return {}
-    return {"cross_attention_kwargs": {"regions": RegionAttention(cond.extra[MASKS], cond.extra[TOKENS])}}
+    return {"cross_attention_kwargs": {"regions": RegionAttention(cond.extra[MASKS], cond.extra[TOKENS], ISOLATE)}}

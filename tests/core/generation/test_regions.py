@@ -1,0 +1,175 @@
+"""A prompt per painted region: masked cross-attention, its seam in the families, recipes, CLI and batch rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ldm_studio.cli import main
+from ldm_studio.core.batch.spec import BatchSpec, Row, row_request
+from ldm_studio.core.errors import RequestError
+from ldm_studio.core.files.outputs import save_images
+from ldm_studio.core.files.recipe import build_recipe, format_a1111, read_png_recipe
+from ldm_studio.core.generation import regions
+from ldm_studio.core.generation.conditions import condition_from_values
+from ldm_studio.core.generation.device import choose_device
+from ldm_studio.core.generation.engine import Engine, load_model
+from ldm_studio.core.generation.region_types import RegionalCondition
+from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, SemanticMapCondition, TextCondition
+from ldm_studio.core.generation.sampling import sample
+from ldm_studio.core.maps.labels import load_label_set
+from ldm_studio.core.maps.semantic_maps import write_map_file
+from ldm_studio.testing.family_models import TINY
+from ldm_studio.testing.tiny_sd import write_sd_model
+
+LABELS = load_label_set("coco-stuff-182")
+SEA, SKY = LABELS.index_of("sea"), LABELS.index_of("sky-other")
+
+
+def halves(size: int = 64) -> np.ndarray:
+    """Sea on the left half, sky on the right."""
+    label_map = np.full((size, size), SKY, dtype=np.int64)
+    label_map[:, : size // 2] = SEA
+    return label_map
+
+
+@pytest.fixture(scope="module")
+def sd(tmp_path_factory):
+    return load_model(write_sd_model(tmp_path_factory.mktemp("sd") / "tiny-sd"), choose_device("cpu"))
+
+
+def settings(**changes) -> SamplerSettings:
+    base = {"sampler": "ddim", "steps": 3, "width": 64, "height": 64, "seed": 11, "guidance": 7.5}
+    return SamplerSettings(**{**base, **changes})
+
+
+def regional(prompt: str, label_map: np.ndarray, texts: dict[str, str]) -> RegionalCondition:
+    return RegionalCondition.build(TextCondition(prompt), SemanticMapCondition(label_map), texts)
+
+
+# --- the attention itself ----------------------------------------------------------------------------
+
+
+def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, monkeypatch):
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def recording(query, key, value, allowed):
+        logits = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
+        probs = logits.masked_fill(~allowed, float("-inf")).softmax(-1)
+        seen.append((probs, allowed))
+        return probs @ value
+
+    monkeypatch.setattr(regions, "attend", recording)
+    condition = regional("a photo", halves(), {"sea": "the sea", "sky-other": "a painting of the sky"})
+    request = GenerationRequest(condition, settings(steps=2))
+    conditioning = sd.encode(condition, 1, True, request)
+    tokens = conditioning.batch(True).extra[regions.TOKENS]
+    context_length = tokens.shape[1]
+    sample(sd, request)
+
+    cross = [probs for probs, _ in seen if probs.shape[-1] == context_length]
+    attn2 = [name for name in sd.unet.attn_processors if ".attn2." in name]
+    assert len(cross) == 2 * len(attn2)  # every cross-attention layer, every step, went through the mask
+    sea_tokens = tokens[1] == 0  # region 0 is the sea, the lowest label index (the left half)
+    assert sea_tokens.sum() > 0
+    grids = set()
+    for probs in cross:
+        n = probs.shape[2]
+        h, w = regions.grid_of(n, 8, 8)
+        grids.add((h, w))
+        columns = torch.arange(n) % w
+        outside, inside = columns >= w // 2, columns < w // 2
+        cond = probs[1]  # guidance batches [uncond, cond]
+        assert torch.all(cond[:, outside][:, :, sea_tokens] == 0)
+        assert torch.all(cond[:, inside][:, :, sea_tokens].sum(-1) > 0.01)  # the sea text is attended to there
+        assert torch.all(probs[0][:, :, tokens[0] == regions.NOWHERE] == 0)  # the uncond padding: never
+    assert len(grids) >= 2  # more than one attention resolution
+
+
+def test_one_region_over_the_whole_image_equals_the_plain_prompt(sd):
+    prompt = "a photo of the sea"
+    plain = sample(sd, GenerationRequest(TextCondition(prompt), settings()))
+    whole = np.full((64, 64), SEA, dtype=np.int64)
+    one = sample(sd, GenerationRequest(regional(prompt, whole, {"sea": prompt}), settings()))
+    assert torch.allclose(one, plain, atol=1e-4)
+
+
+def test_plain_requests_run_diffusers_own_processors(sd):
+    sample(sd, GenerationRequest(regional("a photo", halves(), {}), settings(steps=1)))
+    assert all(isinstance(p, regions.RegionalAttnProcessor) for p in sd.unet.attn_processors.values())
+    sample(sd, GenerationRequest(TextCondition("a photo"), settings(steps=1)))
+    assert not any(isinstance(p, regions.RegionalAttnProcessor) for p in sd.unet.attn_processors.values())
+
+
+def test_region_text_changes_the_picture(sd):
+    a = sample(sd, GenerationRequest(regional("a photo", halves(), {"sea": "the sea"}), settings()))
+    b = sample(sd, GenerationRequest(regional("a photo", halves(), {"sea": "a red cat"}), settings()))
+    assert (a - b).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("family", ["sdxl", "text", "multi"])
+def test_other_families_take_region_prompts(family, tmp_path):
+    tiny = TINY[family]
+    engine = Engine(choose_device("cpu"))
+    info = engine.load(tiny.write(tmp_path / family)).info
+    size = tiny.size
+    map_path = tmp_path / "map.png"
+    write_map_file(map_path, halves(size), "coco-stuff-182")
+    values = {"prompt": "a photo", "map": map_path, "regions": json.dumps({"sea": "the sea"})}
+    condition = condition_from_values(info, values)
+    assert isinstance(condition, RegionalCondition)
+    assert condition.texts == {"sea": "the sea", "sky-other": "sky-other"}
+    s = settings(width=size, height=size, steps=2, guidance=3.0)
+    images = engine.generate(GenerationRequest(condition, s)).images
+    plain = engine.generate(GenerationRequest(condition.base, s)).images
+    assert images[0].shape == plain[0].shape and not np.array_equal(images[0], plain[0])
+
+
+# --- the condition: named inputs, recipes, batch rows, CLI ---------------------------------------------
+
+
+def test_regions_name_painted_labels_only(sd):
+    with pytest.raises(RequestError, match="'sand' is not painted"):
+        regional("a photo", halves(), {"sand": "dunes"})
+    with pytest.raises(RequestError, match="regions: is not a JSON object"):
+        condition_from_values(sd.info, {"prompt": "x", "map": "m.png", "regions": "{oops"})
+    condition = regional("a photo", halves(), {"Sea": "waves"})
+    assert condition.regions == (("sea", "waves"), ("sky-other", "sky-other"))  # label order, defaults = names
+
+
+def test_recipe_and_a1111_text_keep_the_region_texts(sd, tmp_path):
+    condition = regional("a photo", halves(), {"sea": "a stormy sea with white foam"})
+    request = GenerationRequest(condition, settings(steps=2))
+    images = (sample(sd, request).permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    paths = save_images(images, request, sd.info, tmp_path, device="cpu")
+    assert read_png_recipe(paths[0]).request().condition == condition
+    text = format_a1111(build_recipe(request, sd.info, 0, model_hash="0", device="cpu"))
+    assert "a stormy sea with white foam" in text.splitlines()[-1]  # the fields line: Regions: {...}
+
+
+def test_batch_row_regions(sd, tmp_path):
+    map_path = tmp_path / "map.png"
+    write_map_file(map_path, halves(), "coco-stuff-182")
+    row = Row(1, {"prompt": "a photo", "map": "map.png", "regions": {"sea": "the sea"}, "steps": 2})
+    request = row_request(row, BatchSpec(source=tmp_path / "spec.json", rows=[row]), sd.info, base_seed=0)
+    assert isinstance(request.condition, RegionalCondition)
+    assert request.condition.texts["sea"] == "the sea"
+
+
+def test_cli_generate_with_regions(sd, tmp_path, capsys):
+    map_path = tmp_path / "map.png"
+    write_map_file(map_path, halves(), "coco-stuff-182")
+    out = tmp_path / "out"
+    args = ["generate", "--model", str(sd.info.path), "--prompt", "a photo", "--map", str(map_path)]
+    args += ["--regions", '{"sea": "the sea"}', "--steps", "2", "--seed", "1", "--out", str(out)]
+    args += ["--device", "cpu", "--quiet"]
+    assert main(args) == 0
+    written = capsys.readouterr().out.split()
+    restored = read_png_recipe(written[0]).request()
+    assert isinstance(restored.condition, RegionalCondition)
+    assert restored.condition.texts == {"sea": "the sea", "sky-other": "sky-other"}
+    assert Image.open(written[0]).size == (64, 64)
