@@ -143,7 +143,9 @@ class RegionalAttnProcessor:
         return masked_attention(attn, hidden_states, encoder_hidden_states, regions.allowed(hidden_states.shape[1]))
 
 
-def masked_attention(attn: Any, hidden_states: torch.Tensor, context: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+def masked_attention(
+    attn: Any, hidden_states: torch.Tensor, context: torch.Tensor, allowed: torch.Tensor
+) -> torch.Tensor:
     """diffusers' `AttnProcessor2_0` on 3-D hidden states, with `allowed` as the attention mask."""
     residual = hidden_states
     batch = hidden_states.shape[0]
