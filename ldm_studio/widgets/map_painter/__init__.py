@@ -48,9 +48,10 @@ class MapPainterHook(QObject):
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         spec = get_family(info.family)
-        self.area.set_map_model(spec is not None and spec.uses_map)
-        if spec is not None and spec.uses_map and spec.is_combined:  # an optional map: shown when its tab is picked
-            self.area.set_mode("Output")
+        paints = spec is not None and (spec.uses_map or spec.regions)  # a map, or the regions of region prompts
+        self.area.set_map_model(paints)
+        if spec is not None and paints and (spec.is_combined or not spec.uses_map):
+            self.area.set_mode("Output")  # an optional map: shown when its tab is picked
 
     def _on_tab(self, index: int) -> None:
         if index == self.window.conditioning.indexOf(self.tab) and self.area.map_model and self.area.mode == "Output":
