@@ -173,3 +173,34 @@ def test_cli_generate_with_regions(sd, tmp_path, capsys):
     assert isinstance(restored.condition, RegionalCondition)
     assert restored.condition.texts == {"sea": "the sea", "sky-other": "sky-other"}
     assert Image.open(written[0]).size == (64, 64)
+
+
+# --- the demo model: a region's text changes its region ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from ldm_studio.core.models.demo_model import demo_model_path
+
+    path = demo_model_path()
+    if path is None:
+        pytest.skip("this install has no demo model")
+    return load_model(path, choose_device("cpu"))
+
+
+@pytest.mark.parametrize("masking", [True, False], ids=["masked", "masking-off"])
+def test_demo_model_region_text_changes_its_region_far_more_than_the_rest(demo, masking, monkeypatch):
+    """Grass on the left quarter, sky elsewhere; the grass region's text "grass" → "desert" (words the demo
+    model knows). Masked, the change inside is ≥ 3× the change outside; with the masking off (every region
+    spanning the whole picture) the same text change is not local (measured: 8.98 masked, 1.37 off)."""
+    if not masking:
+        monkeypatch.setattr(regions, "label_masks", lambda label_map, indices, h, w: torch.ones(len(indices), h, w))
+    height, width, cut = 64, 256, 64
+    label_map = np.full((height, width), SKY, dtype=np.int64)
+    label_map[:, :cut] = LABELS.index_of("grass")
+    s = settings(steps=4, width=width, height=height, seed=5, guidance=2.0)
+    before = sample(demo, GenerationRequest(regional("a", label_map, {}), s))[0]
+    after = sample(demo, GenerationRequest(regional("a", label_map, {"grass": "desert"}), s))[0]
+    change = (before - after).abs().mean(0) * 255
+    ratio = float(change[:, :cut].mean() / change[:, cut:].mean())
+    assert (ratio >= 3) == masking, ratio
