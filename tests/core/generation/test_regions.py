@@ -55,25 +55,28 @@ def regional(prompt: str, label_map: np.ndarray, texts: dict[str, str]) -> Regio
 
 
 def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, monkeypatch):
-    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    seen: list[torch.Tensor] = []
 
-    def recording(query, key, value, allowed):
+    def recording(query, key, value, bias):
         logits = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
-        probs = logits.masked_fill(~allowed, float("-inf")).softmax(-1)
-        seen.append((probs, allowed))
+        probs = (logits if bias is None else logits + bias).softmax(-1)
+        seen.append(probs)
         return probs @ value
 
     monkeypatch.setattr(regions, "attend", recording)
     condition = regional("a photo", halves(), {"sea": "the sea", "sky-other": "a painting of the sky"})
     request = GenerationRequest(condition, settings(steps=2))
     conditioning = sd.encode(condition, 1, True, request)
-    tokens = conditioning.batch(True).extra[regions.TOKENS]
-    context_length = tokens.shape[1]
+    tokens = conditioning.batch(True).extra[regions.TOKENS]  # guidance batches [uncond, cond]
+    cond_length, uncond_length = (int((row != regions.NOWHERE).sum()) for row in (tokens[1], tokens[0]))
+    assert cond_length == tokens.shape[1] and uncond_length == 77  # the negative prompt: its own 77 tokens
     sample(sd, request)
 
-    cross = [probs for probs, _ in seen if probs.shape[-1] == context_length]
+    cross = [probs for probs in seen if probs.shape[-1] == cond_length]
     attn2 = [name for name in sd.unet.attn_processors if ".attn2." in name]
     assert len(cross) == 2 * len(attn2)  # every cross-attention layer, every step, went through the mask
+    # the unconditional half attends to its own tokens only, as without regions
+    assert len([p for p in seen if p.shape[-1] == uncond_length]) == 2 * len(attn2)
     sea_tokens = tokens[1] == 0  # region 0 is the sea, the lowest label index (the left half)
     assert sea_tokens.sum() > 0
     grids = set()
@@ -83,10 +86,9 @@ def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, mo
         grids.add((h, w))
         columns = torch.arange(n) % w
         outside, inside = columns >= w // 2, columns < w // 2
-        cond = probs[1]  # guidance batches [uncond, cond]
+        cond = probs[0]
         assert torch.all(cond[:, outside][:, :, sea_tokens] == 0)
         assert torch.all(cond[:, inside][:, :, sea_tokens].sum(-1) > 0.01)  # the sea text is attended to there
-        assert torch.all(probs[0][:, :, tokens[0] == regions.NOWHERE] == 0)  # the uncond padding: never
     assert len(grids) >= 2  # more than one attention resolution
 
 
