@@ -170,6 +170,11 @@ class LatentDiffusionModel:
         """
         return self.device.type == "cpu"
 
+    def attention_modules(self) -> list[torch.nn.Module]:
+        """The modules whose attention layers see the cross-attention context (the U-Net; a family
+        that runs a ControlNet on the same context adds it): region prompts wrap their processors."""
+        return [self.unet]
+
     def region_context(self, text: str) -> torch.Tensor:
         """(1, L, D) cross-attention tokens of a region's text, in the context's feature space
         (families that take region prompts, `FamilySpec.regions`)."""

@@ -59,27 +59,35 @@ def grid_of(query_length: int, height: int, width: int) -> tuple[int, int]:
     raise ValueError(f"no level of a {height}x{width} latent has {query_length} positions")
 
 
+Subset = tuple[torch.Tensor | slice | None, torch.Tensor | slice]  # (query positions, None: all; key positions)
+
+
 @dataclass(frozen=True)
 class Group:
-    """Batch rows that attend alike: their keys' length (None: all) and additive mask (None: none)."""
+    """Batch rows that attend alike (a slice: a view, no copy), and how: each subset's queries attend
+    to that subset's keys only (a softmax over them; every other key gets zero probability)."""
 
     rows: slice
-    length: int | None
-    bias: torch.Tensor | None
+    subsets: list[Subset]
 
 
 class RegionAttention:
-    """What every cross-attention layer gets for one U-Net call: each query's allowed tokens,
-    built once per layer resolution (the layers of one level share it)."""
+    """What every attention layer gets for one U-Net call: which keys each query may attend to,
+    worked out once per layer resolution (the layers of one level share it) and kept for the run.
+
+    Queries are grouped by the set of regions they lie in (a few per resolution: one per region,
+    plus the cells on borders, which the max-pooling puts in both); a group attends to the global
+    tokens and its regions' tokens (cross-attention) or to the cells of its regions (self-attention).
+    That is the masked softmax exactly, without computing the masked logits: a regional step costs
+    little more than a plain one (bench/bench_regions.py).
+    """
 
     def __init__(self, masks: torch.Tensor, tokens: torch.Tensor, isolate: bool = False) -> None:
         self.masks = masks  # (B, R, h, w)
         self.isolate = isolate  # self-attention stays within each region too
         self.tokens = tokens  # (B, L)
-        self._by_length: dict[int, torch.Tensor] = {}
         self._inside: dict[int, torch.Tensor] = {}
-        self._bias: dict[tuple[str, int, torch.dtype], torch.Tensor] = {}
-        self._groups: dict[tuple[str, int, torch.dtype], list[Group]] = {}
+        self._groups: dict[tuple[str, int], list[Group]] = {}
 
     def inside(self, query_length: int) -> torch.Tensor:
         """(B, R, N) bool: the cells of an attention layer's grid in each region. As InvokeAI does, each
@@ -97,70 +105,67 @@ class RegionAttention:
         self._inside[query_length] = result
         return result
 
-    def same_region(self, query_length: int) -> torch.Tensor:
-        """(B, 1, N, N) bool for self-attention: cells attend to cells of a region they share; rows
-        without region tokens (guidance's unconditional half) attend everywhere."""
-        inside = self.inside(query_length).float()
-        same = torch.einsum("brn,brm->bnm", inside, inside) > 0
-        plain = ~(self.tokens >= 0).any(dim=1)
-        return (same | plain[:, None, None])[:, None]
-
-    def groups(self, kind: str, query_length: int, dtype: torch.dtype) -> list[Group]:
-        """The batch rows that attend alike, each group with its keys' length and its mask (None: no
-        mask). Guidance's unconditional rows attend to their own tokens only, unmasked, as without
-        regions: the padding that evens the halves' lengths is cut off rather than computed and masked."""
-        key = (kind, query_length, dtype)
+    def groups(self, kind: str, query_length: int) -> list[Group]:
+        """The batch rows that attend alike and their subsets. Rows without region tokens (guidance's
+        unconditional half) attend as without regions: to all their own tokens (the padding that evens
+        the halves' lengths is cut off) or, in self-attention, to every cell."""
+        key = (kind, query_length)
         kept = self._groups.get(key)
         if kept is not None:
             return kept
         regional = (self.tokens >= 0).any(dim=1).tolist()
-        lengths = (self.tokens != NOWHERE).sum(dim=1).tolist() if kind == "cross" else [None] * len(regional)
-        bias = self.bias(kind, query_length, dtype)
-        # consecutive rows alike form one group (a slice: a view, no copy); guidance's [uncond, cond]: two
-        runs: list[list] = []  # [start, stop, length, masked]
+        lengths = (self.tokens != NOWHERE).sum(dim=1).tolist()
+        runs: list[list] = []  # [start, stop, length, regional]: consecutive rows alike
         for row, (length, masked) in enumerate(zip(lengths, regional, strict=True)):
             if runs and runs[-1][2:] == [length, masked]:
                 runs[-1][1] = row + 1
             else:
                 runs.append([row, row + 1, length, masked])
-        groups = [
-            Group(slice(start, stop), length, bias[start:stop, ..., :length] if masked else None)
-            for start, stop, length, masked in runs
-        ]
+        groups = []
+        for start, stop, length, masked in runs:
+            if not masked:
+                keys = slice(0, length) if kind == "cross" else slice(None)
+                groups.append(Group(slice(start, stop), [(None, keys)]))
+            else:  # a regional condition's rows share its map and tokens: the first row's subsets serve all
+                groups.append(Group(slice(start, stop), self._subsets(kind, query_length, start)))
         self._groups[key] = groups
         return groups
 
-    def bias(self, kind: str, query_length: int, dtype: torch.dtype) -> torch.Tensor:
-        """The additive attention mask (0 where allowed, -inf elsewhere) of `allowed` ("cross") or
-        `same_region` ("self"), made once per run and resolution: SDPA would convert a boolean mask
-        on every call (measured: a tenth of a regional step on the tiny SD model)."""
-        key = (kind, query_length, dtype)
-        kept = self._bias.get(key)
-        if kept is None:
-            allowed = self.allowed(query_length) if kind == "cross" else self.same_region(query_length)
-            kept = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, float("-inf"))
-            self._bias[key] = kept
-        return kept
-
-    def allowed(self, query_length: int) -> torch.Tensor:
-        """(B, 1, N, L) bool: True where query n may attend to token l."""
-        kept = self._by_length.get(query_length)
-        if kept is not None:
-            return kept
-        inside = self.inside(query_length)  # (B, R, N)
-        regions = inside.shape[1]
-        always = torch.ones_like(inside[:, :1])
-        table = torch.cat([inside, always, ~always], dim=1)  # rows R (GLOBAL) and R + 1 (NOWHERE)
-        row = torch.where(self.tokens >= 0, self.tokens, torch.where(self.tokens == GLOBAL, regions, regions + 1))
-        allowed = table.gather(1, row[:, :, None].expand(-1, -1, table.shape[-1]))  # (B, L, N)
-        result = allowed.transpose(1, 2)[:, None]
-        self._by_length[query_length] = result
-        return result
+    def _subsets(self, kind: str, query_length: int, row: int) -> list[Subset]:
+        inside = self.inside(query_length)[row]  # (R, N)
+        bits = (inside.long() << torch.arange(inside.shape[0], device=inside.device)[:, None]).sum(0)  # (N,)
+        tokens = self.tokens[row]
+        subsets: list[Subset] = []
+        for code in torch.unique(bits).tolist():
+            member = torch.tensor([(code >> r) & 1 == 1 for r in range(inside.shape[0])], device=inside.device)
+            queries = torch.nonzero(bits == code).flatten()
+            if kind == "cross":
+                allowed = (tokens == GLOBAL) | ((tokens >= 0) & member[tokens.clamp(min=0)])
+            else:
+                allowed = inside[member].any(dim=0)
+            subsets.append((_as_slice(queries), _as_slice(torch.nonzero(allowed).flatten())))
+        if len(subsets) == 1:  # one region over everything: every query, the same keys
+            subsets = [(None, subsets[0][1])]
+        return subsets
 
 
-def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Scaled dot-product attention plus `bias` (-inf where not allowed: zero probability there)."""
-    return F.scaled_dot_product_attention(query, key, value, attn_mask=bias)
+def _as_slice(positions: torch.Tensor) -> torch.Tensor | slice:
+    """Consecutive positions as a slice (indexing by it is a view, not a copy: bands of a layout are)."""
+    first, count = int(positions[0]), len(positions)
+    if int(positions[-1]) - first + 1 == count:
+        return slice(first, first + count)
+    return positions
+
+
+def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, subsets: list[Subset]) -> torch.Tensor:
+    """Scaled dot-product attention where each subset's queries attend to its keys only."""
+    if len(subsets) == 1 and subsets[0][0] is None:
+        keys = subsets[0][1]
+        return F.scaled_dot_product_attention(query, key[:, :, keys], value[:, :, keys])
+    out = query.new_empty((*query.shape[:-1], value.shape[-1]))
+    for queries, keys in subsets:
+        out[:, :, queries] = F.scaled_dot_product_attention(query[:, :, queries], key[:, :, keys], value[:, :, keys])
+    return out
 
 
 class RegionalAttnProcessor:
@@ -187,10 +192,9 @@ class RegionalAttnProcessor:
         if not attn.is_cross_attention:
             if not regions.isolate:
                 return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
-            groups = regions.groups("self", hidden_states.shape[1], hidden_states.dtype)
-            return masked_attention(attn, hidden_states, hidden_states, groups)
+            return masked_attention(attn, hidden_states, hidden_states, regions.groups("self", hidden_states.shape[1]))
         assert encoder_hidden_states is not None
-        groups = regions.groups("cross", hidden_states.shape[1], hidden_states.dtype)
+        groups = regions.groups("cross", hidden_states.shape[1])
         return masked_attention(attn, hidden_states, encoder_hidden_states, groups)
 
 
@@ -215,9 +219,7 @@ def masked_attention(
         query = attn.norm_q(query)
     if attn.norm_k is not None:
         key = attn.norm_k(key)
-    parts = [
-        attend(query[g.rows], key[g.rows, :, : g.length], value[g.rows, :, : g.length], g.bias) for g in groups
-    ]
+    parts = [attend(query[g.rows], key[g.rows], value[g.rows], g.subsets) for g in groups]
     out = torch.cat(parts) if len(parts) > 1 else parts[0]
     out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
     out = attn.to_out[1](attn.to_out[0](out))
@@ -252,10 +254,12 @@ def plain_or_regions(
     """The regional conditioning when `condition` has regions (None otherwise, the family encodes it);
     the U-Net's processors are set for what follows. Every family's `encode` starts with this."""
     if not isinstance(condition, RegionalCondition):
-        use_regions(model.unet, False)
+        for module in model.attention_modules():
+            use_regions(module, False)
         return None
     conditioning = encode_regions(model, condition, batch_size, guided, request)
-    use_regions(model.unet, True)
+    for module in model.attention_modules():
+        use_regions(module, True)
     return conditioning
 
 

@@ -54,17 +54,25 @@ def regional(prompt: str, label_map: np.ndarray, texts: dict[str, str]) -> Regio
 # --- the attention itself ----------------------------------------------------------------------------
 
 
-def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, monkeypatch):
+@pytest.mark.parametrize("half", ["left", "top"])  # top: each region's cells are one run (attended as a slice)
+def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, monkeypatch, half):
     seen: list[torch.Tensor] = []
 
-    def recording(query, key, value, bias):
+    def recording(query, key, value, subsets):
+        """The attention the processor asks for, as one (B, heads, queries, keys) probability matrix."""
         logits = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
-        probs = (logits if bias is None else logits + bias).softmax(-1)
+        probs = torch.zeros_like(logits)
+        for queries, keys in subsets:
+            rows = torch.arange(query.shape[2])[slice(None) if queries is None else queries]
+            cols = torch.arange(key.shape[2])[keys]
+            part = logits[:, :, rows][:, :, :, cols].softmax(-1)
+            probs[:, :, rows[:, None], cols[None, :]] = part
         seen.append(probs)
         return probs @ value
 
     monkeypatch.setattr(regions, "attend", recording)
-    condition = regional("a photo", halves(), {"sea": "the sea", "sky-other": "a painting of the sky"})
+    label_map = halves() if half == "left" else halves().T.copy()
+    condition = regional("a photo", label_map, {"sea": "the sea", "sky-other": "a painting of the sky"})
     request = GenerationRequest(condition, settings(steps=2))
     conditioning = sd.encode(condition, 1, True, request)
     tokens = conditioning.batch(True).extra[regions.TOKENS]  # guidance batches [uncond, cond]
@@ -72,20 +80,23 @@ def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, mo
     assert cond_length == tokens.shape[1] and uncond_length == 77  # the negative prompt: its own 77 tokens
     sample(sd, request)
 
-    cross = [probs for probs in seen if probs.shape[-1] == cond_length]
+    cross = [probs for probs in seen if probs.shape[-1] == tokens.shape[1]]  # self-attention: N keys
     attn2 = [name for name in sd.unet.attn_processors if ".attn2." in name]
-    assert len(cross) == 2 * len(attn2)  # every cross-attention layer, every step, went through the mask
-    # the unconditional half attends to its own tokens only, as without regions
-    assert len([p for p in seen if p.shape[-1] == uncond_length]) == 2 * len(attn2)
-    sea_tokens = tokens[1] == 0  # region 0 is the sea, the lowest label index (the left half)
+    # every cross-attention layer, every step, once per half of guidance's batch [uncond, cond]
+    assert len(cross) == 2 * 2 * len(attn2)
+    for probs in cross[0::2]:  # the unconditional half: all its own tokens, never the padding
+        assert torch.all(probs[..., tokens[0] == regions.NOWHERE] == 0)
+        assert torch.allclose(probs[..., :uncond_length].sum(-1), torch.ones(()))
+    sea_tokens = tokens[1] == 0  # region 0 is the sea, the lowest label index (the left or top half)
     assert sea_tokens.sum() > 0
     grids = set()
-    for probs in cross:
+    for probs in cross[1::2]:
         n = probs.shape[2]
         h, w = regions.grid_of(n, 8, 8)
         grids.add((h, w))
-        columns = torch.arange(n) % w
-        outside, inside = columns >= w // 2, columns < w // 2
+        along = torch.arange(n) % w if half == "left" else torch.arange(n) // w
+        side = w if half == "left" else h
+        outside, inside = along >= side // 2, along < side // 2
         cond = probs[0]
         assert torch.all(cond[:, outside][:, :, sea_tokens] == 0)
         assert torch.all(cond[:, inside][:, :, sea_tokens].sum(-1) > 0.01)  # the sea text is attended to there
