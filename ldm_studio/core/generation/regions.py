@@ -68,6 +68,7 @@ class Group:
     to that subset's keys only (a softmax over them; every other key gets zero probability)."""
 
     rows: slice
+    length: int | None  # the keys are the first `length` context tokens (the rest is padding); None: all
     subsets: list[Subset]
 
 
@@ -123,11 +124,11 @@ class RegionAttention:
                 runs.append([row, row + 1, length, masked])
         groups = []
         for start, stop, length, masked in runs:
+            keys = length if kind == "cross" else None
             if not masked:
-                keys = slice(0, length) if kind == "cross" else slice(None)
-                groups.append(Group(slice(start, stop), [(None, keys)]))
+                groups.append(Group(slice(start, stop), keys, [(None, slice(None))]))
             else:  # a regional condition's rows share its map and tokens: the first row's subsets serve all
-                groups.append(Group(slice(start, stop), self._subsets(kind, query_length, start)))
+                groups.append(Group(slice(start, stop), keys, self._subsets(kind, query_length, start)))
         self._groups[key] = groups
         return groups
 
@@ -210,16 +211,19 @@ def masked_attention(
         context = attn.norm_encoder_hidden_states(context)
     elif not attn.is_cross_attention:
         context = hidden_states
-    query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
-    head_dim = key.shape[-1] // attn.heads
+    query = attn.to_q(hidden_states)
+    head_dim = query.shape[-1] // attn.heads
     query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-    key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-    value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
     if attn.norm_q is not None:
         query = attn.norm_q(query)
-    if attn.norm_k is not None:
-        key = attn.norm_k(key)
-    parts = [attend(query[g.rows], key[g.rows], value[g.rows], g.subsets) for g in groups]
+    parts = []
+    for group in groups:  # keys and values of each group's own tokens (no projections of padding)
+        rows = context[group.rows] if group.length is None else context[group.rows, : group.length]
+        key = attn.to_k(rows).view(len(rows), -1, attn.heads, head_dim).transpose(1, 2)
+        value = attn.to_v(rows).view(len(rows), -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        parts.append(attend(query[group.rows], key, value, group.subsets))
     out = torch.cat(parts) if len(parts) > 1 else parts[0]
     out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
     out = attn.to_out[1](attn.to_out[0](out))

@@ -80,17 +80,15 @@ def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, mo
     assert cond_length == tokens.shape[1] and uncond_length == 77  # the negative prompt: its own 77 tokens
     sample(sd, request)
 
-    cross = [probs for probs in seen if probs.shape[-1] == tokens.shape[1]]  # self-attention: N keys
+    cross = [probs for probs in seen if probs.shape[-1] == cond_length]  # (self-attention has 64 or 16 keys)
     attn2 = [name for name in sd.unet.attn_processors if ".attn2." in name]
-    # every cross-attention layer, every step, once per half of guidance's batch [uncond, cond]
-    assert len(cross) == 2 * 2 * len(attn2)
-    for probs in cross[0::2]:  # the unconditional half: all its own tokens, never the padding
-        assert torch.all(probs[..., tokens[0] == regions.NOWHERE] == 0)
-        assert torch.allclose(probs[..., :uncond_length].sum(-1), torch.ones(()))
+    assert len(cross) == 2 * len(attn2)  # every cross-attention layer, every step
+    # the unconditional half of guidance attends to its own 77 tokens, as without regions (no padding)
+    assert len([probs for probs in seen if probs.shape[-1] == uncond_length]) == 2 * len(attn2)
     sea_tokens = tokens[1] == 0  # region 0 is the sea, the lowest label index (the left or top half)
     assert sea_tokens.sum() > 0
     grids = set()
-    for probs in cross[1::2]:
+    for probs in cross:
         n = probs.shape[2]
         h, w = regions.grid_of(n, 8, 8)
         grids.add((h, w))
