@@ -1,12 +1,15 @@
-"""A prompt per painted region: region masks and the masked cross-attention processor.
+"""A prompt per painted region: region masks and the attention processors that keep each text in its region.
 
 The method is regional prompting as InvokeAI builds it (see docs/regions.md): the global prompt
 and every region's text are encoded separately by the family's text encoder and concatenated
-along the token axis; in every cross-attention layer (`attn2`) a region's tokens may only be
-attended to by the queries inside its mask (their logits are -inf elsewhere), the mask
-downsampled to that layer's token grid; the global tokens are attended to everywhere. The
-unconditional half of guidance keeps its own tokens and attends as it would without regions
-(the padding that evens the two halves' lengths is masked everywhere).
+along the token axis; in every cross-attention layer (`attn2`) a region's tokens get zero
+attention from the queries outside its mask (what a -inf logit gives), the mask max-pooled to
+that layer's token grid; the global tokens are attended to everywhere. Self-attention (`attn1`) is
+kept within regions as well (`ISOLATE`; our addition, see the docs). Queries are grouped by the
+regions they lie in and each group attends to its own keys with a plain softmax: the masked
+softmax exactly, without computing masked logits. The unconditional half of guidance keeps its
+own tokens and attends as it would without regions (the padding that evens the two halves'
+lengths is cut off).
 
 Everything travels through the family seam: `encode_regions` returns `ConditionTensors` whose
 `extra` holds the masks and each token's region (batched for guidance like any extra input), and
@@ -34,7 +37,7 @@ MASKS = "region_masks"  # extra: (B, R, h, w) float, each region's share of each
 TOKENS = "region_tokens"  # extra: (B, L) long, the region of each context token (GLOBAL, NOWHERE or 0..R-1)
 GLOBAL = -1  # a token every query attends to (the global prompt, the class token)
 NOWHERE = -2  # padding that evens the lengths of guidance's halves: attended to by no query
-ISOLATE = True
+ISOLATE = True  # self-attention within regions too (a region's text then changes its region, not the rest)
 INSTALLED = "_ldm_studio_regions"  # attribute set on a U-Net whose processors are wrapped
 
 
