@@ -109,12 +109,15 @@ def test_stable_diffusion_paints_regions_in_the_map_tab(qtbot, tmp_path):
         "Semantic map",
         "Image",
     ]
+    area = window.map_painter.area
+    assert not area.map_model  # prompts alone: the window as it was
+    panel.setCurrentWidget(tab)
+    assert area.map_model and area.mode == "Side by side"  # the painter, once its tab is picked
     panel.text.prompt.setPlainText("a photo")
     assert isinstance(panel.condition(), TextCondition)  # no map painted: the plain prompt
     tab.apply_template("Sky over sea over sand")
     assert tab.regions.active  # the map is there only for its regions: on
-    tab.regions.edits["sea"].setText("the sea")
-    tab.regions._typed("sea", "the sea")
+    qtbot.keyClicks(tab.regions.edits["sea"], "the sea")
     condition = panel.condition()
     assert isinstance(condition, RegionalCondition) and condition.base == TextCondition("a photo")
     window.sampler.steps.setValue(2)
@@ -134,7 +137,6 @@ def test_regions_screenshot(qtbot, demo_window):
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS):
         assert window.generate() is not None, window.last_error
     tab.canvas.fit()
-    window.conditioning.currentWidget().parentWidget()  # the tab stays on the map
     qtbot.wait(50)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert window.grab().save(str(SCREENSHOT))
