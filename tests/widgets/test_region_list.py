@@ -67,13 +67,18 @@ def test_live_painting_uses_the_region_texts(qtbot, demo_window, monkeypatch):
     controller = window.controller
     submits = []
     real_submit = controller.submit
-    monkeypatch.setattr(controller, "submit", lambda request: submits.append(real_submit(request)) or submits[-1])
+
+    def submit(request):
+        submits.append(request)
+        return real_submit(request)
+
+    monkeypatch.setattr(controller, "submit", submit)
     tab.apply_template("Sky over sea over sand")
     window.sampler.steps.setValue(2)
     tab.live_box.setChecked(True)
     qtbot.keyClicks(tab.regions.edits["sand"], "white snow")  # a text edit is a change live mode follows
     qtbot.waitUntil(lambda: len(submits) >= 1, timeout=3000)
-    request = window.requests[submits[-1]]
+    request = submits[-1]
     assert isinstance(request.condition, RegionalCondition) and request.condition.texts["sand"] == "white snow"
     with qtbot.waitSignal(controller.idle, timeout=JOB_TIMEOUT_MS):
         controller.cancel_all()
