@@ -210,6 +210,7 @@ class ControlNetHook(QObject):
         super().__init__(window)
         self.window = window
         self.info: ModelInfo | None = None
+        self.following = False  # the map tab and the painter are set for the attached ControlNet
         panel = window.conditioning
         self.tab = ControlNetTab()
         self.map_tab: MapTab = panel.map
@@ -242,16 +243,21 @@ class ControlNetHook(QObject):
         if not self.available or self.info is None:
             return
         panel = self.window.conditioning
-        on = self.tab.attached
-        panel.setTabVisible(panel.indexOf(self.map_tab), on)
         area = self.window.map_painter.area
-        area.set_map_model(on)
-        if on:
+        if self.tab.attached:
+            panel.setTabVisible(panel.indexOf(self.map_tab), True)
+            area.set_map_model(True)
             self.map_tab.set_model(replace(self.info, label_set=CONTROL_LABEL_SET), optional=False)
             if area.mode == "Output":
                 area.set_mode("Side by side")
-        else:
-            self.map_tab.set_model(None, optional=False)
+            self.following = True
+        elif self.following:  # detached: the panel and the painter as the family has them alone
+            self.following = False
+            current = panel.currentWidget()
+            panel.set_family(panel.spec, self.info)
+            panel.setCurrentWidget(current)
+            spec = get_family(self.info.family)
+            area.set_map_model(spec is not None and spec.uses_map)
 
     def _wrap(self, condition: ConditionType) -> ConditionType:
         if not self.available:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from ldm_studio.core.errors import LdmStudioError
 from ldm_studio.core.files.recipe import RestoredRecipe
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
+from ldm_studio.core.generation.region_types import RegionalCondition
 from ldm_studio.core.generation.requests import Condition, SamplerSettings
 from ldm_studio.core.generation.samplers import SAMPLERS
 from ldm_studio.core.models.model_folder import ModelInfo
@@ -75,6 +77,13 @@ def _apply_condition(condition: Condition, panel: ConditioningPanel, result: Res
         if kind not in used and kind in panel.shown() and editor.condition(required=False) is not None:
             editor.reset()
             result.cleared.append(editor.restored_name)
+    # the map (where it is no part) and the region texts; under a ControlNet, the condition it steers
+    regional = condition.base if isinstance(condition, ControlNetCondition) else condition
+    if isinstance(regional, RegionalCondition):
+        panel.map.restore_regions(regional)
+        result.restored.append("region texts")
+    else:
+        panel.map.regions.reset()
     for restore in panel.restorers:  # add-ons beside the editors (a ControlNet and its map)
         done, missed = restore(condition)
         result.restored += done

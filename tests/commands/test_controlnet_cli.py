@@ -75,11 +75,11 @@ def test_a_coco_coloured_map_is_read_as_coco_and_translated(tiny, tmp_path):
 
 
 def test_cli_errors_are_one_line(tiny, capsys):
-    model, net, map_file, _root = tiny
+    model, net, _map, _root = tiny
     assert main(generate(model, "--controlnet", str(net))) != 0
     assert "--map: a ControlNet needs a control map" in capsys.readouterr().err
-    assert main(generate(model, "--map", str(map_file))) != 0
-    assert "--map: needs a ControlNet" in capsys.readouterr().err
+    assert main(generate(model, "--control-scale", "0.5")) != 0
+    assert "--control-scale: needs a ControlNet" in capsys.readouterr().err
 
 
 def test_batch_rows_take_the_controlnet_fields(tiny, tmp_path):

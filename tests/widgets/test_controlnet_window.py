@@ -57,8 +57,8 @@ def record_requests(monkeypatch, controller) -> dict:
 def attach(qtbot, window, net):
     hook = window.controlnet
     panel = window.conditioning
-    assert visible_tabs(panel) == ["Prompt", "Image", "ControlNet"]  # no map until a ControlNet is attached
-    assert not window.map_painter.area.map_model
+    assert visible_tabs(panel) == ["Prompt", "Semantic map", "Image", "ControlNet"]  # the map: region prompts
+    assert not window.map_painter.area.map_model and panel.map.label_set == "coco-stuff-182"
     hook.tab.select_folder(net)
     assert "Semantic map" in visible_tabs(panel) and window.map_painter.area.map_model
     assert window.conditioning.map.label_set == "ade20k-150"
@@ -93,8 +93,8 @@ def test_attach_a_controlnet_paint_in_ade20k_generate_and_restore(qtbot, sd_and_
     (path,) = blocker.args[1]
 
     hook.tab.detach()  # a plain prompt again: the map and the painter go away
-    assert "Semantic map" not in visible_tabs(window.conditioning) and not window.map_painter.area.map_model
-    assert window.conditioning.condition().kind == "text"
+    assert not window.map_painter.area.map_model and map_tab.label_set == "coco-stuff-182"
+    assert not isinstance(window.conditioning.condition(), ControlNetCondition)
     map_tab.clear()
     assert window.open_image(path), window.last_error
     assert "ControlNet" in window.last_restore and "control map" in window.last_restore

@@ -74,6 +74,15 @@ class Conditioning:
         return self.uncond.cat(self.cond)
 
 
+def region_kwargs(cond: ConditionTensors) -> dict[str, Any]:
+    """`cross_attention_kwargs` carrying the region masks, when the conditioning has region prompts."""
+    if "region_tokens" not in cond.extra:
+        return {}
+    from ldm_studio.core.generation.regions import region_kwargs as kwargs
+
+    return kwargs(cond)
+
+
 def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     if a is None or b is None:
         return None
@@ -176,9 +185,21 @@ class LatentDiffusionModel:
         """
         return self.device.type == "cpu"
 
+    def attention_modules(self) -> list[torch.nn.Module]:
+        """The modules whose attention layers see the cross-attention context (the U-Net; a family
+        that runs a ControlNet on the same context adds it): region prompts wrap their processors."""
+        return [self.unet]
+
+    def region_context(self, text: str) -> torch.Tensor:
+        """(1, L, D) cross-attention tokens of a region's text, in the context's feature space
+        (families that take region prompts, `FamilySpec.regions`)."""
+        raise NotImplementedError(f"the {self.family!r} family takes no region prompts")
+
     def unet_kwargs(self, latents: torch.Tensor, timestep: torch.Tensor, cond: ConditionTensors) -> dict[str, Any]:
         """Keyword arguments of the U-Net call beyond sample and timestep (the family's seam)."""
-        return {} if cond.context is None else {"encoder_hidden_states": cond.context}
+        if cond.context is None:
+            return {}
+        return {"encoder_hidden_states": cond.context, **region_kwargs(cond)}
 
     @torch.no_grad()
     def predict_noise(self, latents: torch.Tensor, timestep: torch.Tensor, cond: ConditionTensors) -> torch.Tensor:

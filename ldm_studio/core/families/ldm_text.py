@@ -25,6 +25,7 @@ from ldm_studio.core.families.base import (
 from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, DiffusersLayout, FamilySpec, register
 from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
@@ -57,7 +58,12 @@ class TextToImageModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return TextCondition("")
 
+    def region_context(self, text: str) -> torch.Tensor:
+        return self.embed(text)
+
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         assert isinstance(condition, TextCondition)
         cond = ConditionTensors(context=self.embed(condition.prompt).expand(batch_size, -1, -1))
         uncond = None
@@ -95,6 +101,7 @@ SPEC = register(
         conditions=(TextCondition,),
         components=("unet", "scheduler", "bert", "tokenizer"),
         defaults=Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
+        regions=True,
         diffusers=(DiffusersLayout("LDMTextToImagePipeline", Defaults("ddim", 50, 5.0, 0.0)),),
         converter=ConverterHook(
             cond_stages=(("ldm.modules.encoders.modules.BERTEmbedder", "crossattn"),),

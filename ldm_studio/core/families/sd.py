@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from diffusers import UNet2DConditionModel
 
 from ldm_studio.core.families.base import (
@@ -26,6 +27,7 @@ from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
 
@@ -72,9 +74,14 @@ class StableDiffusionModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return TextCondition("")
 
+    def region_context(self, text: str) -> torch.Tensor:
+        return self.text.embed(text)
+
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
         if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
             return encode_controlled(self, condition, batch_size, guided, request)
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         assert isinstance(condition, TextCondition)
         texts = [condition.prompt, condition.negative] if guided else [condition.prompt]
         count, chunks = chunk_count([self.text], texts)
@@ -95,6 +102,7 @@ SPEC = register(
         conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer"),
         defaults=DEFAULTS,
+        regions=True,
         diffusers=(DiffusersLayout("StableDiffusionPipeline", DEFAULTS, refine=few_step_defaults),),
     )
 )

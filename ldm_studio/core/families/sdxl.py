@@ -23,6 +23,7 @@ from ldm_studio.core.families.base import (
     load_autoencoder,
     load_component,
     load_scheduler_config,
+    region_kwargs,
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.controlnet import encode_controlled
@@ -30,6 +31,7 @@ from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, regis
 from ldm_studio.core.families.sd import few_step_defaults
 from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
@@ -74,6 +76,12 @@ class StableDiffusionXLModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return TextCondition("")
 
+    def region_context(self, text: str) -> torch.Tensor:
+        """Both encoders' tokens side by side, as the prompt's context."""
+        count, chunks = chunk_count([self.text, self.text_2], [text])
+        first = self.text.encode_chunks(chunks[0, text], count).context
+        return torch.cat([first, self.text_2.encode_chunks(chunks[1, text], count).context], dim=-1)
+
     def time_ids(self, request: GenerationRequest) -> torch.Tensor:
         """(1, 6): original size, crop top-left (0, 0) and target size, all the requested size."""
         h, w = request.settings.height, request.settings.width
@@ -82,6 +90,8 @@ class StableDiffusionXLModel(LatentDiffusionModel):
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
         if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
             return encode_controlled(self, condition, batch_size, guided, request)
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         assert isinstance(condition, TextCondition)
         encoders = [self.text, self.text_2]
         zero_negative = guided and self.zero_empty_negative and condition.negative == ""
@@ -119,6 +129,7 @@ class StableDiffusionXLModel(LatentDiffusionModel):
         return {
             "encoder_hidden_states": cond.context,
             "added_cond_kwargs": {"text_embeds": cond.extra["text_embeds"], "time_ids": cond.extra["time_ids"]},
+            **region_kwargs(cond),
         }
 
 
@@ -131,6 +142,7 @@ SPEC = register(
         conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
         defaults=DEFAULTS,
+        regions=True,
         diffusers=(DiffusersLayout("StableDiffusionXLPipeline", DEFAULTS, refine=few_step_defaults),),
     )
 )

@@ -58,8 +58,10 @@ def condition_from_values(info: ModelInfo, values: Mapping[str, Any], option_pre
     control = {name: values.get(name) for name in (*CONTROL_INPUTS, "map")}
     own = {name: value for name, value in values.items() if name not in control}
     controlled = is_present(control["controlnet"])
-    if not controlled and "map" in spec.input_names:
-        own["map"] = control.pop("map")
+    if "map" in spec.input_names and (not controlled or is_present(values.get("regions"))):
+        # the family's own map (region prompts): without a ControlNet it is the family's alone; with
+        # one and region texts, the same painted map is both the control map and the regions' map
+        own["map"] = control["map"] if controlled else control.pop("map")
     return ControlNetCondition.wrap(spec.condition_from_inputs(info, own, option_prefix), info, control, option_prefix)
 
 

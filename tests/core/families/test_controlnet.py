@@ -153,3 +153,20 @@ def test_sdxl_engine_with_an_sdxl_controlnet_equals_its_pipeline(tmp_path):
     assert (ours - theirs).abs().max().item() <= 1e-4
     plain = sample(model, GenerationRequest(condition.base, s))
     assert (ours - plain).abs().mean().item() > 1e-4
+
+
+def test_a_controlnet_steers_a_prompt_with_region_texts(tiny, tmp_path):
+    from ldm_studio.core.generation.region_types import RegionalCondition
+
+    model, net, _root = tiny
+    map_file = write_map_file(tmp_path / "map.png", painted_ade_map(), "ade20k-150")
+    values = {"prompt": "a cat", "controlnet": str(net), "map": map_file, "regions": "{}"}
+    condition = condition_from_values(model.info, values)
+    assert isinstance(condition, ControlNetCondition) and isinstance(condition.base, RegionalCondition)
+    settings = SamplerSettings(sampler="ddim", steps=3, width=64, height=64, seed=2, guidance=7.5)
+    both = sample(model, GenerationRequest(condition, settings))
+    regions_only = sample(model, GenerationRequest(condition.base, settings))
+    assert both.shape == (1, 3, 64, 64) and (both - regions_only).abs().mean().item() > 1e-4
+    # without region texts the map is the ControlNet's alone
+    plain = condition_from_values(model.info, {"prompt": "a cat", "controlnet": str(net), "map": map_file})
+    assert isinstance(plain, ControlNetCondition) and isinstance(plain.base, TextCondition)
