@@ -23,7 +23,9 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
+from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
@@ -76,6 +78,8 @@ class StableDiffusionModel(LatentDiffusionModel):
         return self.text.embed(text)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
+            return encode_controlled(self, condition, batch_size, guided, request)
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
             return regional
         assert isinstance(condition, TextCondition)
@@ -95,7 +99,7 @@ SPEC = register(
         title="prompt → CLIP → cross-attention (Stable Diffusion 1.x/2.x)",
         model_class=StableDiffusionModel,
         builder=TextCondition,
-        conditions=(TextCondition,),
+        conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer"),
         defaults=DEFAULTS,
         regions=True,

@@ -26,8 +26,10 @@ from ldm_studio.core.families.base import (
     region_kwargs,
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
+from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
@@ -86,6 +88,8 @@ class StableDiffusionXLModel(LatentDiffusionModel):
         return torch.tensor([[h, w, 0, 0, h, w]], device=self.device, dtype=self.dtype)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
+            return encode_controlled(self, condition, batch_size, guided, request)
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
             return regional
         assert isinstance(condition, TextCondition)
@@ -135,7 +139,7 @@ SPEC = register(
         title="prompt → two CLIPs + pooled + size → cross-attention (Stable Diffusion XL)",
         model_class=StableDiffusionXLModel,
         builder=TextCondition,
-        conditions=(TextCondition,),
+        conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
         defaults=DEFAULTS,
         regions=True,
