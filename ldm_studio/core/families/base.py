@@ -188,7 +188,10 @@ class LatentDiffusionModel:
     def attention_modules(self) -> list[torch.nn.Module]:
         """The modules whose attention layers see the cross-attention context (the U-Net; a family
         that runs a ControlNet on the same context adds it): region prompts wrap their processors."""
-        return [self.unet]
+        from ldm_studio.core.families.controlnet import loaded_controlnet
+
+        net = loaded_controlnet(self)
+        return [self.unet] if net is None else [self.unet, net]
 
     def region_context(self, text: str) -> torch.Tensor:
         """(1, L, D) cross-attention tokens of a region's text, in the context's feature space

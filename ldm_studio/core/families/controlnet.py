@@ -9,7 +9,8 @@ It computes what diffusers' `StableDiffusionControlNetPipeline` computes (guess 
   (i+1)/n > end (the pipeline's `controlnet_keep`); its down-block and mid-block residuals go to
   the U-Net as `down_block_additional_residuals` / `mid_block_additional_residual`;
 - the ControlNet sees the same scaled latents, timestep, text context and (SDXL) added
-  conditioning as the U-Net.
+  conditioning as the U-Net; with region prompts its attention is masked by region as the U-Net's
+  is (`LatentDiffusionModel.attention_modules` names it).
 
 Where keep is 0 the ControlNet is not run at all: its residuals would be exact zeros, and adding
 zeros changes no value, so the result is the pipeline's at less cost.
@@ -51,6 +52,12 @@ def attached_controlnet(model: LatentDiffusionModel, spec: ControlSpec) -> Any:
     check_fits(net.config, model.unet.config, spec.name)
     _LOADED[model] = (key, net)
     return net
+
+
+def loaded_controlnet(model: LatentDiffusionModel) -> Any:
+    """The ControlNet attached to `model`, or None (region prompts mask its attention as the U-Net's)."""
+    held = _LOADED.get(model)
+    return None if held is None else held[1]
 
 
 def check_fits(control: Any, unet: Any, name: str) -> None:
@@ -124,8 +131,9 @@ def control_residuals(
     if scale == 0.0:
         return {}
     extra: dict[str, Any] = {}
-    if "added_cond_kwargs" in kwargs:
-        extra["added_cond_kwargs"] = kwargs["added_cond_kwargs"]
+    for key in ("added_cond_kwargs", "cross_attention_kwargs"):  # SDXL's added inputs; region masks
+        if key in kwargs:
+            extra[key] = kwargs[key]
     down, mid = held[1](
         latents,
         timestep,

@@ -170,3 +170,64 @@ def test_a_controlnet_steers_a_prompt_with_region_texts(tiny, tmp_path):
     # without region texts the map is the ControlNet's alone
     plain = condition_from_values(model.info, {"prompt": "a cat", "controlnet": str(net), "map": map_file})
     assert isinstance(plain, ControlNetCondition) and isinstance(plain.base, TextCondition)
+
+
+def test_region_tokens_reach_neither_the_unet_nor_the_controlnet_outside_their_region(tiny, monkeypatch):
+    """With region texts the ControlNet's cross-attention is masked as the U-Net's: no leak through its residuals."""
+    from ldm_studio.core.generation import regions
+    from ldm_studio.core.generation.region_types import RegionalCondition
+    from ldm_studio.core.generation.requests import SemanticMapCondition
+    from ldm_studio.core.maps.labels import load_label_set
+
+    model, net, _root = tiny
+    coco = load_label_set("coco-stuff-182")
+    sea, sky = coco.index_of("sea"), coco.index_of("sky-other")
+    label_map = np.full((64, 64), sky, dtype=np.int64)
+    label_map[:, :32] = sea  # the sea on the left half
+    base = RegionalCondition.build(TextCondition("a photo"), SemanticMapCondition(label_map), {"sea": "the sea"})
+    spec = ControlSpec("tiny", str(net), None, 1.0, 0.0, 1.0)
+    condition = ControlNetCondition(base, spec, painted_ade_map())
+    seen: list[torch.Tensor] = []
+
+    def recording(query, key, value, subsets):
+        logits = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
+        probs = torch.zeros_like(logits)
+        for queries, keys in subsets:
+            rows = torch.arange(query.shape[2])[slice(None) if queries is None else queries]
+            cols = torch.arange(key.shape[2])[keys]
+            probs[:, :, rows[:, None], cols[None, :]] = logits[:, :, rows][:, :, :, cols].softmax(-1)
+        seen.append(probs)
+        return probs @ value
+
+    masked_layers: set[int] = set()
+    real_masked_attention = regions.masked_attention
+
+    def masked_attention(attn, *args):
+        masked_layers.add(id(attn))
+        return real_masked_attention(attn, *args)
+
+    monkeypatch.setattr(regions, "attend", recording)
+    monkeypatch.setattr(regions, "masked_attention", masked_attention)
+    request = GenerationRequest(condition, SamplerSettings(sampler="ddim", steps=2, width=64, height=64, seed=1))
+    tokens = model.encode(condition, 1, True, request).batch(True).extra[regions.TOKENS]
+    sample(model, request)
+    controlnet = loaded_controlnet_of(model)
+    for unet in (model.unet, controlnet):  # every cross-attention layer of both ran the masked attention
+        cross_layers = {id(m) for name, m in unet.named_modules() if name.endswith(".attn2")}
+        assert cross_layers and cross_layers <= masked_layers
+    cond_length = int((tokens[1] != regions.NOWHERE).sum())
+    cross = [probs for probs in seen if probs.shape[-1] == cond_length]
+    sea_tokens = tokens[1] == 0
+    for probs in cross:
+        n = probs.shape[2]
+        h, w = regions.grid_of(n, 8, 8)
+        outside = torch.arange(n) % w >= w // 2
+        assert torch.all(probs[0][:, outside][:, :, sea_tokens] == 0)
+
+
+def loaded_controlnet_of(model):
+    from ldm_studio.core.families.controlnet import loaded_controlnet
+
+    net = loaded_controlnet(model)
+    assert net is not None
+    return net
