@@ -220,7 +220,7 @@ def test_region_tokens_reach_neither_the_unet_nor_the_controlnet_outside_their_r
     sea_tokens = tokens[1] == 0
     for probs in cross:
         n = probs.shape[2]
-        h, w = regions.grid_of(n, 8, 8)
+        _, w = regions.grid_of(n, 8, 8)
         outside = torch.arange(n) % w >= w // 2
         assert torch.all(probs[0][:, outside][:, :, sea_tokens] == 0)
 
