@@ -249,14 +249,25 @@ class LatentDiffusionModel:
         return composite(images, init.image, init.mask, init.feather)
 
     @torch.no_grad()
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] → latents as the U-Net sees them (KL: posterior mean × scale)."""
+    def encode_images(self, images: torch.Tensor, posterior_noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] → latents as the U-Net sees them.
+
+        KL: the posterior mean × scale, or with `posterior_noise` (B, C, h, w) a sample
+        mean + std · noise per row (broadcast over one picture), as diffusers' pipelines draw it
+        (`latent_dist.sample`).
+        VQ: the encoder's latents (not quantised); there is no posterior to sample."""
         x = images.to(self.device, self.vae_dtype)
         if isinstance(self.autoencoder, AutoencoderKL):
-            z = self.autoencoder.encode(x).latent_dist.mean
+            dist = self.autoencoder.encode(x).latent_dist
+            z = dist.mean if posterior_noise is None else dist.mean + dist.std * posterior_noise.to(dist.mean)
         else:
             z = self.autoencoder.encode(x).latents  # VQ encoding does not quantise
         return z * self.info.scale_factor
+
+    @property
+    def samples_posterior(self) -> bool:
+        """Whether encoding a picture draws from a posterior (KL first stages) or is deterministic (VQ)."""
+        return isinstance(self.autoencoder, AutoencoderKL)
 
     def to_runtime(self, *modules: torch.nn.Module) -> None:
         for module in modules:

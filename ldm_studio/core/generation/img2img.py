@@ -5,8 +5,11 @@ The arithmetic is diffusers' img2img/inpaint pipelines' on the model's own first
 - `strength` s picks the first step as `get_timesteps` does: of S steps, the last
   `min(int(S·s), S)` run (× the scheduler's order); s = 1 is plain generation from noise,
   s = 0 runs no step and returns the input's reconstruction decode(encode(x));
-- the start is `scheduler.add_noise(encode(x), noise, t_first)`, with the same per-image noise
-  (generator seed + i) a plain generation would draw;
+- the start is `scheduler.add_noise(encode(x), noise, t_first)`; for 0 < s < 1 a KL first stage's
+  encode(x) is a sample of its posterior, mean + std · ε, and image i's generator (seed + i) draws
+  ε first and then the noise, in the order diffusers' img2img pipelines draw them (so a Stable
+  Diffusion image-to-image equals `StableDiffusionImg2ImgPipeline` with the same generators);
+  s = 1 draws no ε (plain generation's noise) and s = 0 reconstructs from the mean;
 - with a mask, after every step the unmasked latents are replaced by the input's latents noised
   to the next step (the last step: the input's latents), the mask shrunk to latent size by
   nearest neighbour; the written picture is then the composite, so unmasked pixels are the
@@ -130,8 +133,21 @@ class Start:
         return (1 - self.mask) * known + self.mask * latents
 
 
-def start(model: LatentDiffusionModel, scheduler, request: GenerationRequest, noise: torch.Tensor) -> Start:
-    """The loop's starting latents and timesteps for `request` (plain generation without an init image)."""
+def draws_posterior(model: LatentDiffusionModel, request: GenerationRequest) -> bool:
+    """Whether the start encodes the picture as a posterior sample (its ε drawn before the noise)."""
+    init = request.init
+    return init is not None and 0.0 < init.strength < 1.0 and model.samples_posterior
+
+
+def start(
+    model: LatentDiffusionModel,
+    scheduler,
+    request: GenerationRequest,
+    noise: torch.Tensor,
+    posterior_noise: torch.Tensor | None = None,
+) -> Start:
+    """The loop's starting latents and timesteps for `request` (plain generation without an init image);
+    `posterior_noise`: ε of the picture's posterior sample, one row per image (see `draws_posterior`)."""
     timesteps = scheduler.timesteps
     init: InitImage | None = request.init
     if init is None:
@@ -139,7 +155,8 @@ def start(model: LatentDiffusionModel, scheduler, request: GenerationRequest, no
     s = request.settings
     check_starts_mid_schedule(scheduler, s.sampler)
     pixels = image_tensor(resized_pixels(init.image, s.width, s.height))
-    encoded = model.encode_images(pixels * 2 - 1).to(noise.dtype)
+    # one encoding of the one picture (a batch would block its kernels differently), then one row per image
+    encoded = model.encode_images(pixels * 2 - 1, posterior_noise).to(noise.dtype)
     init_latents = encoded.expand(len(noise), -1, -1, -1)
     mask = None
     if init.mask is not None:

@@ -86,6 +86,11 @@ def make_scheduler(name: str, base_config: dict[str, Any]) -> SchedulerMixin:
     # Keep the model's settings this scheduler understands (beta schedule, prediction type,
     # timestep spacing, rescale_betas_zero_snr …); drop the ones only another scheduler knows.
     config = {k: v for k, v in base_config.items() if not k.startswith("_") and k in accepted}
+    if "clip_sample" in accepted and "clip_sample" not in config:
+        # A schedule saved by another scheduler (Stable Diffusion ships a PNDM config) says nothing
+        # of clipping; DDIM's own default would clamp x0 to [-1, 1]. diffusers' SD pipelines switch it
+        # off for such configs and the original CompVis DDIM sampler never clips: neither do we.
+        config["clip_sample"] = False
     config.update(dict(spec.overrides))
     return spec.scheduler.from_config(config)
 

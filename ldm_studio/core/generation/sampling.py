@@ -136,8 +136,11 @@ class Denoising:
         # a resumed run keeps its generators' state for resume.apply: the start noise (which the
         # mask blend needs) then comes from fresh generators of the same seeds, the same draw
         noise_from = generators if resume is None else generators_for(settings.seed, settings.batch_size)
+        posterior = None  # an image-to-image start's posterior sample draws first, as diffusers' pipelines do
+        if img2img.draws_posterior(model, request):
+            posterior = initial_noise(shape, noise_from, model.device, model.dtype)
         noise = initial_noise(shape, noise_from, model.device, model.dtype)
-        begin = img2img.start(model, scheduler, request, noise)
+        begin = img2img.start(model, scheduler, request, noise, posterior)
         timesteps = begin.timesteps
         switched = resume is not None and resume.switches_to(settings.sampler)
         if switched:  # another sampler continues the parent's timesteps (see sampler_switch)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
@@ -60,7 +63,7 @@ def test_diffusers_repo_is_read_as_sd_with_its_defaults(sd_model):
 
 
 @pytest.mark.parametrize("guidance", [1.0, 7.5])
-@pytest.mark.parametrize("sampler", ["dpmpp_2m_karras", "euler_a"])
+@pytest.mark.parametrize("sampler", ["dpmpp_2m_karras", "euler_a", "ddim"])
 def test_engine_equals_stable_diffusion_pipeline(sd_model, guidance, sampler):
     req = make_request("a red cat on a beach", "blurry", guidance=guidance, sampler=sampler)
     ours = sample(sd_model, req)
@@ -181,3 +184,33 @@ def test_a_few_step_repo_gets_few_step_defaults(sd_model, tmp_path, scheduler, s
     defaults = read_model_info(folder).defaults
     assert (defaults.sampler, defaults.steps, defaults.guidance) == (sampler, 4, 1.0)
     assert read_model_info(sd_model.info.path).defaults.sampler == "dpmpp_2m_karras"
+
+
+@pytest.mark.parametrize(("strength", "guidance", "batch"), [(0.6, 7.5, 1), (0.35, 1.0, 2)])
+def test_image_to_image_equals_stable_diffusion_img2img_pipeline(sd_model, strength, guidance, batch):
+    """Issue 14: where diffusers has the family's image-to-image pipeline, the engine equals it (same generators)."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from PIL import Image
+
+    from ldm_studio.core.generation.image_inputs import InitImage
+
+    rng = np.random.default_rng(5)
+    picture = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    req = make_request("a red cat on a beach", "blurry", guidance=guidance, sampler="ddim", steps=10)
+    req = replace(req, init=InitImage(picture, strength), settings=replace(req.settings, batch_size=batch))
+    ours = sample(sd_model, req)
+    pipe = StableDiffusionImg2ImgPipeline(**diffusers_sd_pipeline(sd_model, "ddim").components)
+    pipe.set_progress_bar_config(disable=True)
+    s = req.settings
+    theirs = pipe(
+        ["a red cat on a beach"] * batch,
+        image=Image.fromarray(picture),
+        strength=strength,
+        negative_prompt=["blurry"] * batch,
+        num_inference_steps=s.steps,
+        guidance_scale=s.guidance,
+        generator=generators_for(s.seed, batch),
+        output_type="pt",
+    ).images
+    assert ours.shape == theirs.shape == (batch, 3, 64, 64)
+    assert (ours - theirs).abs().max().item() <= 1e-4

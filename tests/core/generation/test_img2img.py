@@ -121,7 +121,8 @@ def test_image_i_of_a_batch_is_the_single_image_with_seed_plus_i(text_engine, ma
 
 @pytest.mark.parametrize("strength", [0.5, 0.75])
 def test_img2img_equals_diffusers_scheduler_arithmetic(text_engine, strength):
-    """Reference: diffusers' DDIMScheduler.add_noise at get_timesteps' start, then the LDM loop on the same parts."""
+    """Reference: a posterior sample of the picture, diffusers' DDIMScheduler.add_noise at get_timesteps' start,
+    then the LDM loop on the same parts."""
     model = text_engine.model
     steps, guidance, seed = 10, 4.0, 21
     image = picture()
@@ -140,8 +141,10 @@ def test_img2img_equals_diffusers_scheduler_arithmetic(text_engine, strength):
     timesteps = scheduler.timesteps[max(steps - init_timestep, 0) :]
     vae = pipe.vqvae
     with torch.no_grad():
-        z0 = vae.encode(image_tensor(image) * 2 - 1).latent_dist.mean * vae.config.scaling_factor
-        noise = initial_noise((4, 8, 8), generators_for(seed, 1), model.device, model.dtype)
+        generators = generators_for(seed, 1)  # the posterior sample's ε first, then the noise (diffusers' order)
+        dist = vae.encode(image_tensor(image) * 2 - 1).latent_dist
+        z0 = dist.sample(generators[0]) * vae.config.scaling_factor
+        noise = initial_noise((4, 8, 8), generators, model.device, model.dtype)
         latents = scheduler.add_noise(z0, noise, timesteps[:1])
         for t in timesteps:
             eps = pipe.unet(torch.cat([latents] * 2), t, encoder_hidden_states=context).sample
@@ -172,11 +175,14 @@ def test_all_zero_mask_gives_the_input_back(text_engine):
 
 
 def test_masked_blend_keeps_the_unmasked_latents_on_the_inputs_path(text_engine):
-    """After the last step the unmasked latents are the input's latents exactly."""
+    """After the last step the unmasked latents are the input's latents exactly (its posterior sample: image i's
+    generator draws its ε first)."""
     model = text_engine.model
     image, mask = picture(), half_mask()
-    done = run(model, request(InitImage(image, 0.7, mask)))
-    encoded = model.encode_images(image_tensor(image) * 2 - 1)
+    req = request(InitImage(image, 0.7, mask))
+    done = run(model, req)
+    eps = initial_noise((4, 8, 8), generators_for(req.settings.seed, 1), model.device, model.dtype)
+    encoded = model.encode_images(image_tensor(image) * 2 - 1, eps)
     keep = torch.zeros((1, 1, 8, 8), dtype=torch.bool)
     keep[..., :4] = True
     keep = keep.expand_as(encoded)
