@@ -214,7 +214,7 @@ class TimelinePanel(QWidget):
         self.image_box.hide()
         self.compare_box = QCheckBox("A/B")
         self.compare_box.setToolTip(
-            "Compare with the parent at the same step: the parent left, this branch right (drag the divider on the canvas)"
+            "Compare with the parent at the same step: the parent left, this branch right (drag the canvas divider)"
         )
         self.divider = QSlider(Qt.Orientation.Horizontal)
         self.divider.setRange(0, 100)
