@@ -122,42 +122,13 @@ def _install_hub(
     if entry.kind == ROLE:  # a ControlNet: one diffusers model, attached to a base model per request
         control = read_controlnet(snap.folder)
         _check_family(entry, control.family, snap.folder)
-        return add_entry(
-            InstalledModel(
-                name=entry.name,
-                kind="hub",
-                path=str(snap.folder),
-                family=control.family,
-                catalogue=entry.name,
-                repo_id=entry.repo_id,
-                revision=entry.revision,
-                commit=snap.commit,
-                source=f"{hub_endpoint(endpoint)}/{entry.repo_id}",
-                license=entry.license,
-                files=snap.files,
-                role=ROLE,
-            )
-        )
+        return _register_hub(entry, snap, endpoint, control.family, role=ROLE)
     if component:
         return _register_component(entry, snap, endpoint)
     # No shape check: the official repos may store legacy names that diffusers renames on load.
     info = require_valid(snap.folder, shapes=False)
     _check_family(entry, info.family, snap.folder)
-    return add_entry(
-        InstalledModel(
-            name=entry.name,
-            kind="hub",
-            path=str(snap.folder),
-            family=info.family,
-            catalogue=entry.name,
-            repo_id=entry.repo_id,
-            revision=entry.revision,
-            commit=snap.commit,
-            source=f"{hub_endpoint(endpoint)}/{entry.repo_id}",
-            license=entry.license,
-            files=snap.files,
-        )
-    )
+    return _register_hub(entry, snap, endpoint, info.family)
 
 
 def _register_component(entry: CatalogueEntry, snap: HubSnapshot, endpoint: str | None) -> InstalledModel:
@@ -168,12 +139,19 @@ def _register_component(entry: CatalogueEntry, snap: HubSnapshot, endpoint: str 
     problems = check_component_folder(snap.folder, entry.role)
     if problems:
         raise ModelFolderError(snap.folder, "; ".join(problems))
+    return _register_hub(entry, snap, endpoint, entry.family)
+
+
+def _register_hub(
+    entry: CatalogueEntry, snap: HubSnapshot, endpoint: str | None, family: str | None, role: str = "model"
+) -> InstalledModel:
+    """Add a checked hub snapshot of a catalogue entry (a model, a component or a ControlNet) to the index."""
     return add_entry(
         InstalledModel(
             name=entry.name,
             kind="hub",
             path=str(snap.folder),
-            family=entry.family,
+            family=family,
             catalogue=entry.name,
             repo_id=entry.repo_id,
             revision=entry.revision,
@@ -181,6 +159,7 @@ def _register_component(entry: CatalogueEntry, snap: HubSnapshot, endpoint: str 
             source=f"{hub_endpoint(endpoint)}/{entry.repo_id}",
             license=entry.license,
             files=snap.files,
+            role=role,
         )
     )
 
