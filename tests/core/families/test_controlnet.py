@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from attention_probe import recording_attend
 from diffusers import ControlNetModel
 from PIL import Image
 
@@ -189,16 +190,6 @@ def test_region_tokens_reach_neither_the_unet_nor_the_controlnet_outside_their_r
     condition = ControlNetCondition(base, spec, painted_ade_map())
     seen: list[torch.Tensor] = []
 
-    def recording(query, key, value, subsets):
-        logits = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
-        probs = torch.zeros_like(logits)
-        for queries, keys in subsets:
-            rows = torch.arange(query.shape[2])[slice(None) if queries is None else queries]
-            cols = torch.arange(key.shape[2])[keys]
-            probs[:, :, rows[:, None], cols[None, :]] = logits[:, :, rows][:, :, :, cols].softmax(-1)
-        seen.append(probs)
-        return probs @ value
-
     masked_layers: set[int] = set()
     real_masked_attention = regions.masked_attention
 
@@ -206,7 +197,7 @@ def test_region_tokens_reach_neither_the_unet_nor_the_controlnet_outside_their_r
         masked_layers.add(id(attn))
         return real_masked_attention(attn, *args)
 
-    monkeypatch.setattr(regions, "attend", recording)
+    monkeypatch.setattr(regions, "attend", recording_attend(seen))
     monkeypatch.setattr(regions, "masked_attention", masked_attention)
     request = GenerationRequest(condition, SamplerSettings(sampler="ddim", steps=2, width=64, height=64, seed=1))
     tokens = model.encode(condition, 1, True, request).batch(True).extra[regions.TOKENS]

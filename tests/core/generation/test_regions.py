@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from attention_probe import recording_attend
 from PIL import Image
 
 from ldm_studio.cli import main
@@ -57,20 +58,7 @@ def regional(prompt: str, label_map: np.ndarray, texts: dict[str, str]) -> Regio
 @pytest.mark.parametrize("half", ["left", "top"])  # top: each region's cells are one run (attended as a slice)
 def test_region_tokens_get_no_attention_outside_their_mask_at_every_layer(sd, monkeypatch, half):
     seen: list[torch.Tensor] = []
-
-    def recording(query, key, value, subsets):
-        """The attention the processor asks for, as one (B, heads, queries, keys) probability matrix."""
-        logits = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
-        probs = torch.zeros_like(logits)
-        for queries, keys in subsets:
-            rows = torch.arange(query.shape[2])[slice(None) if queries is None else queries]
-            cols = torch.arange(key.shape[2])[keys]
-            part = logits[:, :, rows][:, :, :, cols].softmax(-1)
-            probs[:, :, rows[:, None], cols[None, :]] = part
-        seen.append(probs)
-        return probs @ value
-
-    monkeypatch.setattr(regions, "attend", recording)
+    monkeypatch.setattr(regions, "attend", recording_attend(seen))
     label_map = halves() if half == "left" else halves().T.copy()
     condition = regional("a photo", label_map, {"sea": "the sea", "sky-other": "a painting of the sky"})
     request = GenerationRequest(condition, settings(steps=2))
