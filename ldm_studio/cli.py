@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ldm_studio.commands.gui import run_gui
 
         return run_gui([])
-    quiet_libraries()
+    if getattr(args, "uses_libraries", True):  # a light command (`models list`) must not import them to quiet them
+        quiet_libraries()
     try:
         return int(args.run(args) or 0)
     except LdmStudioError as exc:

@@ -54,3 +54,27 @@ def test_the_cli_sampler_names_are_the_samplers_the_engine_knows():
     from ldm_studio.core.generation.samplers import SAMPLER_NAMES as ENGINE_SAMPLERS
 
     assert SAMPLER_NAMES == ENGINE_SAMPLERS
+
+
+def test_models_list_loads_no_torch_and_lists_the_catalogue(tmp_path, monkeypatch):
+    """`models list` reads the catalogue, the store and the demo model without torch, diffusers or transformers."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    code = (
+        "import contextlib, io\nfrom ldm_studio.cli import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n    code = main(['models', 'list'])\n"
+        "assert code == 0, code\nassert 'ldm-text2im-large-256' in out.getvalue(), out.getvalue()\n"
+        "assert 'demo' in out.getvalue()"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_the_family_registry_loads_no_torch():
+    """Asking the registry (catalogue checks, model folders, the Models dialog) must not import the engine."""
+    code = (
+        "from ldm_studio.core.families.registry import family_names, family_of_pipeline\n"
+        "from ldm_studio.core.models.model_folder import read_model_info\n"
+        "from ldm_studio.core.models.demo_model import demo_model_path\n"
+        "assert 'multi' in family_names() and family_of_pipeline('LDMTextToImagePipeline') is not None\n"
+        "assert read_model_info(demo_model_path()).family == 'multi'"
+    )
+    assert _loaded_after(code) == []

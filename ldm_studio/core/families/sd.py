@@ -9,8 +9,7 @@ config's `prediction_type`, which every sampler is built from.
 from __future__ import annotations
 
 from pathlib import Path
-
-from diffusers import UNet2DConditionModel
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -23,9 +22,11 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
+
+if TYPE_CHECKING:
+    from ldm_studio.core.generation.device import DeviceChoice
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=25, guidance=7.5, eta=0.0)
 
@@ -53,6 +54,8 @@ class StableDiffusionModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> StableDiffusionModel:
+        from diffusers import UNet2DConditionModel
+
         report = progress or (lambda _msg, _frac: None)
         report("text encoder", 0.0)
         text = ClipTextEncoder.load(info.path / "tokenizer", info.path / "text_encoder", choice)

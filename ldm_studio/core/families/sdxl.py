@@ -10,10 +10,7 @@ setting) an empty negative prompt is zeros, as diffusers does.
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-from diffusers import UNet2DConditionModel
+from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -27,9 +24,13 @@ from ldm_studio.core.families.base import (
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch and diffusers load with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=30, guidance=5.0, eta=0.0)
 
@@ -55,6 +56,8 @@ class StableDiffusionXLModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> StableDiffusionXLModel:
+        from diffusers import UNet2DConditionModel
+
         report = progress or (lambda _msg, _frac: None)
         report("text encoders", 0.0)
         text = ClipTextEncoder.load(info.path / "tokenizer", info.path / "text_encoder", choice, layer="penultimate")
@@ -73,10 +76,14 @@ class StableDiffusionXLModel(LatentDiffusionModel):
 
     def time_ids(self, request: GenerationRequest) -> torch.Tensor:
         """(1, 6): original size, crop top-left (0, 0) and target size, all the requested size."""
+        import torch
+
         h, w = request.settings.height, request.settings.width
         return torch.tensor([[h, w, 0, 0, h, w]], device=self.device, dtype=self.dtype)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        import torch
+
         assert isinstance(condition, TextCondition)
         encoders = [self.text, self.text_2]
         zero_negative = guided and self.zero_empty_negative and condition.negative == ""
