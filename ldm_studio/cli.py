@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; `argv` None means this process is `ldm-studio` itself (see `_exit_now`)."""
     args = build_parser().parse_args(argv)
     setup_logging()
     if args.command is None:
@@ -41,13 +42,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "uses_libraries", True):  # a light command (`models list`) must not import them to quiet them
         quiet_libraries()
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
     except LdmStudioError as exc:
         print(f"ldm-studio {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
         print(f"ldm-studio {args.command}: interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    if argv is None and getattr(args, "exit_fast", False):
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown, once a command that opted in has finished.
+
+    With torch, diffusers and transformers loaded (about 2,800 modules), Python's own shutdown
+    (module teardown, the last garbage collections) costs about a second of CPU on this
+    machine: an eighth of `ldm-studio generate` on the demo model. The command's files are
+    written and closed by then; what the skipped shutdown would still do is done here: the
+    standard streams are flushed and the log handlers closed. Only when `ldm-studio` is the
+    process (`main()` without arguments), never for a caller of `main(argv)`.
+    """
+    import contextlib
+    import logging
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more can be said there
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def gui_main() -> int:

@@ -78,3 +78,26 @@ def test_the_family_registry_loads_no_torch():
         "assert read_model_info(demo_model_path()).family == 'multi'"
     )
     assert _loaded_after(code) == []
+
+
+def test_generate_as_a_program_writes_and_reports_everything_before_its_fast_exit(tmp_path):
+    """`python -m ldm_studio generate` ends without the interpreter's teardown: its output must all be there."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env["LDM_STUDIO_HOME"] = str(tmp_path / "home")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "ldm_studio", "generate", "--prompt", "a lake", "--seed", "2", "--steps", "3"]
+    done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (png,) = out.glob("*.png")
+    assert done.stdout.strip() == str(png)  # piped stdout flushed before the exit
+    assert "1 image(s), 3 steps" in done.stderr
+    logs = [p.read_text(encoding="utf-8") for p in (tmp_path / "home").rglob("ldm-studio.log")]
+    assert any("CPU threads:" in text for text in logs)  # the log handler flushed and closed
+
+
+def test_main_with_arguments_returns_instead_of_exiting(tmp_path):
+    """Callers of `main(argv)` (tests, the benchmarks) get the exit status back: only the program exits early."""
+    from ldm_studio.cli import main
+
+    code = main(["generate", "--prompt", "a lake", "--seed", "2", "--steps", "2", "--quiet", "--out", str(tmp_path)])
+    assert code == 0 and len(list(tmp_path.glob("*.png"))) == 1
