@@ -64,6 +64,8 @@ def _empty_model(cls: Any, folder: Path) -> Any | None:
         model.register_to_config(_name_or_path=folder)  # as from_pretrained records it
         return model
     config_class = getattr(cls, "config_class", None)  # a transformers PreTrainedModel
+    if any(getattr(cls, flag, False) for flag in ("_supports_sdpa", "_supports_flash_attn", "_supports_flex_attn")):
+        return None  # from_pretrained chooses its attention kernel, a plain constructor may choose another
     if config_class is not None and hasattr(config_class, "from_pretrained"):
         return cls(config_class.from_pretrained(folder, local_files_only=True))
     return None

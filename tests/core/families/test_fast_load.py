@@ -89,3 +89,14 @@ def test_generate_on_the_demo_model_is_bit_identical_with_and_without_direct_loa
     slow = _generate(tmp_path / "from_pretrained", monkeypatch, direct=False)
     assert fast.shape == (64, 64, 3)
     assert np.array_equal(fast, slow)
+
+
+def test_transformers_models_with_a_choice_of_attention_kernels_are_left_to_from_pretrained(tmp_path):
+    """CLIP's attention kernel (sdpa, eager...) is from_pretrained's choice: outputs could differ in the last bits."""
+    from transformers import CLIPTextModel
+
+    from ldm_studio.testing.tiny_sd import write_sd_model
+
+    folder = write_sd_model(tmp_path / "sd") / "text_encoder"
+    assert getattr(CLIPTextModel, "_supports_sdpa", False)
+    assert load_direct(CLIPTextModel, folder, torch.float32) is None
