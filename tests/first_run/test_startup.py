@@ -101,3 +101,22 @@ def test_main_with_arguments_returns_instead_of_exiting(tmp_path):
 
     code = main(["generate", "--prompt", "a lake", "--seed", "2", "--steps", "2", "--quiet", "--out", str(tmp_path)])
     assert code == 0 and len(list(tmp_path.glob("*.png"))) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*command, "--help"]
+        for command in (
+            ["batch"], ["convert"], ["gui"], ["train-demo"], ["fit-preview"], ["eval-demo"],
+            ["models", "list"], ["models", "download"], ["models", "import"],
+            ["models", "remove"], ["models", "verify"],
+        )
+    ],
+)
+def test_every_subcommand_help_loads_nothing_heavy(argv):
+    code = (
+        "import contextlib, io\nfrom ldm_studio.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})"
+    )
+    assert _loaded_after(code) == []
