@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="trajectory frames: each step's prediction fully decoded (default), or the cheap preview (fast)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the written file names")
-    p.set_defaults(run=run, exit_fast=True)  # no interpreter teardown once the images are written (cli._exit_now)
+    p.set_defaults(run=run, one_shot=True)  # no cyclic GC while it runs, no interpreter teardown after (cli.py)
 
 
 def settings_from_args(

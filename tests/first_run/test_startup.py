@@ -97,10 +97,13 @@ def test_generate_as_a_program_writes_and_reports_everything_before_its_fast_exi
 
 def test_main_with_arguments_returns_instead_of_exiting(tmp_path):
     """Callers of `main(argv)` (tests, the benchmarks) get the exit status back: only the program exits early."""
+    import gc
+
     from ldm_studio.cli import main
 
     code = main(["generate", "--prompt", "a lake", "--seed", "2", "--steps", "2", "--quiet", "--out", str(tmp_path)])
     assert code == 0 and len(list(tmp_path.glob("*.png"))) == 1
+    assert gc.isenabled()  # the collector paused for the command is back on
 
 
 @pytest.mark.parametrize(
