@@ -79,7 +79,7 @@ def run(smoke: bool = False) -> dict[str, object]:
     except ImportError:
         ray = None
     try:
-        times = interleaved(variants, rounds=3)
+        times = interleaved(variants, rounds=1 if smoke else 3)
     finally:
         two.inner.close()
         if ray is not None:

@@ -121,7 +121,7 @@ def _measure(tmp: Path, smoke: bool, threads: int | None) -> dict[str, float]:
     window.canvas.viewport().installEventFilter(watch)
     previews_shown: list[float] = []
 
-    def on_preview(job, image):
+    def on_preview(frame):
         if not previews_shown:
             previews_shown.append(time.perf_counter())
             watch.armed = True

@@ -179,10 +179,9 @@ def in_process(folder: Path, smoke: bool) -> dict[str, object]:
     return figures
 
 
-def whole_process(folder: Path, smoke: bool) -> dict[str, object]:
-    """`ldm-studio generate` and the plain diffusers script as fresh processes, in turn."""
+def whole_process(folder: Path, size: int, rounds: int) -> dict[str, object]:
+    """`ldm-studio generate` and the plain diffusers script as fresh processes, in turn (`rounds` pairs)."""
     out = Path(tempfile.mkdtemp(prefix="ldm-bench-real-out-"))
-    size = 64 if smoke else SIZE
     env = {**os.environ, "LDM_STUDIO_HOME": str(out / "home")}
     commands = {
         "engine": [
@@ -193,7 +192,6 @@ def whole_process(folder: Path, smoke: bool) -> dict[str, object]:
         "diffusers": [sys.executable, str(HERE / "realsize_diffusers.py"), str(folder), str(out / "d.png"),
                       str(STEPS), str(size)],
     }  # fmt: skip
-    rounds = 1 if smoke else int(os.environ.get("LDM_BENCH_REALSIZE_ROUNDS", "3"))
     wall: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
@@ -218,6 +216,7 @@ def whole_process(folder: Path, smoke: bool) -> dict[str, object]:
 def run(smoke: bool = False) -> dict[str, object]:
     folder = model_folder(smoke)
     figures: dict[str, object] = {"load_average_at_start": os.getloadavg()[0], "cores": os.cpu_count() or 1}
-    figures.update(whole_process(folder, smoke))
+    rounds = 1 if smoke else int(os.environ.get("LDM_BENCH_REALSIZE_ROUNDS", "3"))
+    figures.update(whole_process(folder, 64 if smoke else SIZE, rounds))
     figures.update(in_process(folder, smoke))
     return figures

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OPT_IN = {"realsize"}  # real-size models: minutes and gigabytes; run only when named
+OPT_IN = {"realsize", "process"}  # real-size models (minutes, gigabytes) and whole-process pairs: only when named
 
 
 def available() -> list[str]:

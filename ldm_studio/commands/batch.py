@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm_studio.commands.speed_options import add_speed_options, speed_from_args
 from ldm_studio.core.generation.threads import check_threads, plan_threads
 
 if TYPE_CHECKING:  # the real imports are in the functions: `--help` must not load torch
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"))
+    add_speed_options(p)  # applied in one worker process (the default on one device); spawned workers take none
     p.add_argument(
         "--workers",
         type=_worker_count,
@@ -95,7 +97,9 @@ def _engine_or_backend(args: argparse.Namespace, info: ModelInfo) -> tuple[Engin
         return None, RayBackend(str(info.path), info, args.ray, workers=args.workers, dtype=args.dtype)
     count = args.workers or default_worker_count(args.device)
     if count == 1:
-        engine = Engine(choose_device(args.device, args.dtype), plan_threads(check_threads(args.threads)))
+        engine = Engine(
+            choose_device(args.device, args.dtype), plan_threads(check_threads(args.threads)), speed_from_args(args)
+        )
         engine.load(info.path)
         return engine, None
     return None, ProcessBackend(info, worker_devices(count, args.device), args.dtype)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm_studio.commands.speed_options import add_speed_options, speed_from_args
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.generation.condition_types import INPUTS
 from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
@@ -35,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     p.add_argument("--sampler", choices=SAMPLER_NAMES, help="sampler (default: the model's)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none)")
+    p.add_argument(
+        "--guidance-schedule",
+        metavar="TEXT",
+        help='guidance that changes during the run: "7.5 [0.5] 3" (7.5 for the first half, then 3; '
+        "[0.5] is a fraction of the steps, [12] a step number). Prompts take the same [when] switch "
+        '("a forest [0.4] a burning forest") and A1111\'s [from:to:when]',
+    )
     p.add_argument("--eta", type=float, help="DDIM eta (0 = deterministic)")
     p.add_argument("--batch", type=int, default=1, help="number of images")
     p.add_argument("--width", type=int, help="image width in pixels (default: the model's resolution)")
@@ -43,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on CUDA, else fp32")
+    add_speed_options(p)
     p.add_argument(
         "--trajectory",
         type=Path,
@@ -64,20 +73,29 @@ def settings_from_args(
 ) -> SamplerSettings:
     """Settings from the options; an unset width/height is `size` (what a picture input implies), else the model's."""
     from ldm_studio.core.generation.requests import SamplerSettings, check_guidance_cap, random_seed
+    from ldm_studio.core.generation.schedules import parse_guidance
 
     if args.guidance is not None:
         check_guidance_cap(args.guidance, "--guidance")
+    schedule = getattr(args, "guidance_schedule", None) or ""
+    first = None
+    if schedule:
+        values = parse_guidance(schedule, "--guidance-schedule").values
+        for value in values:
+            check_guidance_cap(value, "--guidance-schedule")
+        first = values[0]  # `guidance` is the first scale, for tools that read one number
     d = info.defaults
     width, height = size or (info.resolution, info.resolution)
     return SamplerSettings(
         sampler=args.sampler or d.sampler,
         steps=args.steps if args.steps is not None else d.steps,
-        guidance=args.guidance if args.guidance is not None else d.guidance,
+        guidance=args.guidance if args.guidance is not None else first if first is not None else d.guidance,
         eta=args.eta if args.eta is not None else d.eta,
         seed=args.seed if args.seed is not None else random_seed(),
         batch_size=args.batch,
         width=args.width if args.width is not None else width,  # --width 0 is an error, not "default"
         height=args.height if args.height is not None else height,
+        guidance_schedule=schedule,
     )
 
 
@@ -127,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     from ldm_studio.core.generation.limits import check_fits
     from ldm_studio.core.generation.memory import sample_with_retry
     from ldm_studio.core.generation.requests import GenerationRequest
+    from ldm_studio.core.generation.schedules import parse_guidance
     from ldm_studio.core.models.model_folder import read_model_info
 
     info = read_model_info(resolve_model(args))
@@ -136,6 +155,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in resize_notes(request, info):
             print(f"note: {note}", file=sys.stderr)
+        for hint in request.condition.schedule_hints(request.settings.steps):
+            print(f"schedule: {hint}", file=sys.stderr)
+        if request.settings.guidance_schedule:
+            schedule = parse_guidance(request.settings.guidance_schedule)
+            print(f"schedule: {schedule.hint(request.settings.steps)}", file=sys.stderr)
     if args.trajectory is not None and args.trajectory.suffix.lower() not in (".gif", ".webp", ".png"):
         raise RequestError("--trajectory", f"{args.trajectory.name}: write .gif, .webp (animated) or .png (a strip)")
     choice = choose_device(args.device, args.dtype)
@@ -144,8 +168,11 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out or history)  # before sampling: a bad --out costs nothing
     if choice.note and not args.quiet:
         print(choice.note, file=sys.stderr)
-    engine = Engine(choice, plan_threads(check_threads(args.threads)))
+    engine = Engine(choice, plan_threads(check_threads(args.threads)), speed_from_args(args))
     engine.load(info.path)
+    if not args.quiet:
+        for note in engine.load_notes[1:]:  # the first says the attention kernel: the log has it
+            print(f"note: {note}", file=sys.stderr)
     progress = _progress_bar(args.quiet)
     on_step, trajectory = progress, None
     if args.trajectory is not None:

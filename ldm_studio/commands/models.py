@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dl = sub.add_parser("download", help="download a catalogue model and install it")
     dl.add_argument("name", help="catalogue name (see `models list`)")
     dl.add_argument("--endpoint", help="Hugging Face hub endpoint (default: $HF_ENDPOINT or huggingface.co)")
+    dl.add_argument(
+        "--device", help="where the model will run: cuda, mps or cpu (default: the best here; a GPU fetches fp16)"
+    )
     dl.add_argument("--quiet", action="store_true", help="print only the installed folder")
     dl.set_defaults(run=run_download)
 
@@ -41,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("sd1", "sd2", "sd2-v", "sdxl"),
         help="a Stable Diffusion single file's architecture (default: detected from a .safetensors' keys; "
         "SD 2.x is read as 768-v unless sd2 is given; a .ckpt needs it)",
+    )
+    im.add_argument(
+        "--component",
+        metavar="CATALOGUE_NAME",
+        help="the folder is this catalogue component (e.g. taesd, taesdxl, sdxl-vae-fp16-fix), fetched by hand",
     )
     im.add_argument("--quiet", action="store_true", help="print only the installed folder")
     im.set_defaults(run=run_import)
@@ -72,6 +80,9 @@ def run_list(args: argparse.Namespace) -> int:
             published = r.entry.size_label if r.entry is not None else None
             size = format_bytes(r.size_bytes) if r.size_bytes else (published or "size unknown")
         where = str(r.path) if r.path else (r.source or "")
+        entry = getattr(r, "entry", None)
+        if entry is not None and entry.kind == "component":  # a part attached to base models of its family
+            where = f"[{(entry.role or '').replace('_', ' ')} for {r.family} models] {where}"
         print(f"{r.name:<{width}}  {r.state:<16}  {r.family or '?':<8}  {size:>12}  {r.license or '-':<10}  {where}")
     return 0
 
@@ -89,7 +100,9 @@ def run_download(args: argparse.Namespace) -> int:
     from ldm_studio.core.models.manager import download
 
     with _cancel_on_interrupt() as cancel:
-        model = download(args.name, endpoint=args.endpoint, progress=_printer(args.quiet), cancel=cancel)
+        model = download(
+            args.name, endpoint=args.endpoint, progress=_printer(args.quiet), cancel=cancel, device=args.device
+        )
     print(model.path)
     return 0
 
@@ -105,6 +118,7 @@ def run_import(args: argparse.Namespace) -> int:
             tokenizer=args.tokenizer,
             in_place=args.in_place,
             architecture=args.architecture,
+            component=args.component,
             progress=_printer(args.quiet),
             cancel=cancel,
         )

@@ -31,7 +31,8 @@ from ldm_studio.core.generation.requests import GenerationRequest
 from ldm_studio.core.generation.trajectory import BranchOrigin, TrajectoryStore
 from ldm_studio.core.models.model_folder import ModelInfo
 from ldm_studio.qt.jobs import BatchJob, Job
-from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
+from ldm_studio.qt.mailbox import PreviewMailbox
+from ldm_studio.qt.reports import Frame, JobProgress
 from ldm_studio.qt.worker import EngineWorker
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ class EngineController(QObject):
 
     queued = Signal(int)  # job
     started = Signal(int)  # job (sampling began: queue wait ends here)
-    progress = Signal(int, int, int, float)  # job, step done, total steps, eta seconds
-    preview = Signal(int, QImage)  # job, a batch grid: cheap previews, then the full decode
+    progress = Signal(object)  # JobProgress: steps done of the loop's real total, speed, ETA
+    preview = Signal(object)  # Frame: a batch grid with its layout, cheap previews, then the full decode (final)
     finished = Signal(int, list)  # job, written files (str), already on disk
     failed = Signal(int, str)  # job, a message for a person
     cancelled = Signal(int)  # job
@@ -73,9 +74,6 @@ class EngineController(QObject):
         super().__init__(parent)
         self.engine = engine or Engine()
         self.model_info: ModelInfo | None = None
-        self.steps_per_second = 0.0
-        self.preview_step = 0  # the step of the preview being emitted (total = the full decode)
-        self._total_steps = 0
         self._next_id = 1
         self._queue: deque[Job | BatchJob] = deque()
         self._current: Job | BatchJob | None = None
@@ -85,7 +83,7 @@ class EngineController(QObject):
         self._mailbox = PreviewMailbox()
         # every job's kept steps (written by the engine thread, read here to scrub a timeline)
         self.trajectories = TrajectoryStore()
-        self._pending_preview: PreviewItem | None = None
+        self._pending_preview: Frame | None = None
         self._last_preview_at = 0.0
         self._preview_interval = screen_interval_ms()
         self._preview_timer = QTimer(self)
@@ -302,17 +300,12 @@ class EngineController(QObject):
     @Slot(int)
     def _on_started(self, job_id: int) -> None:
         if self._current and self._current.id == job_id:
-            self.steps_per_second = 0.0
-            if isinstance(self._current, Job):
-                self._total_steps = self._current.request.settings.steps
             self.started.emit(job_id)
 
-    @Slot(int, int, int, float, float)
-    def _on_progress(self, job_id: int, done: int, total: int, eta: float, rate: float) -> None:
-        if self._current and self._current.id == job_id and not self._current.cancel.is_set():
-            self.steps_per_second = rate
-            self._total_steps = total
-            self.progress.emit(job_id, done, total, eta)
+    @Slot(object)
+    def _on_progress(self, progress: JobProgress) -> None:
+        if self._current and self._current.id == progress.job and not self._current.cancel.is_set():
+            self.progress.emit(progress)
 
     @Slot()
     def _on_preview_ready(self) -> None:
@@ -334,16 +327,14 @@ class EngineController(QObject):
         pending, self._pending_preview = self._pending_preview, None
         if pending is None or self._current is None or pending.job != self._current.id:
             return
-        self.preview_step = pending.step
         self._last_preview_at = time.perf_counter()
-        self.preview.emit(pending.job, pending.image)
+        self.preview.emit(pending)
 
     @Slot(int, list, object)
-    def _on_finished(self, job_id: int, files: list, image: QImage) -> None:
+    def _on_finished(self, job_id: int, files: list, final: Frame) -> None:
         if not self._end_current(job_id):
             return
-        self.preview_step = self._total_steps
-        self.preview.emit(job_id, image)  # the full decode replaces the last cheap preview
+        self.preview.emit(final)  # the full decode replaces the last cheap preview
         self.finished.emit(job_id, files)
         self._dispatch()
         self._maybe_idle()

@@ -8,18 +8,8 @@ one "preview ready" event is ever pending in the GUI's event queue.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
-from PySide6.QtGui import QImage
-
-
-@dataclass(frozen=True)
-class PreviewItem:
-    job: int
-    step: int
-    total: int
-    image: QImage
-    decoded: bool = False  # a full decode someone asked for: a cheap projection must not replace it
+from ldm_studio.qt.reports import Frame
 
 
 class PreviewMailbox:
@@ -27,16 +17,16 @@ class PreviewMailbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._item: PreviewItem | None = None
+        self._item: Frame | None = None
 
-    def put(self, item: PreviewItem) -> bool:
+    def put(self, item: Frame) -> bool:
         with self._lock:
             was_empty = self._item is None
             if was_empty or item.decoded or not self._item.decoded or self._item.job != item.job:
                 self._item = item
         return was_empty
 
-    def take(self) -> PreviewItem | None:
+    def take(self) -> Frame | None:
         with self._lock:
             item, self._item = self._item, None
         return item

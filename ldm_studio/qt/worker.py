@@ -29,6 +29,7 @@ from ldm_studio.core.generation.previews import (
 )
 from ldm_studio.core.generation.requests import GenerationRequest
 from ldm_studio.core.generation.sampling import StepEvent
+from ldm_studio.core.generation.taesd import TaesdPreview, safe_taesd_preview_for
 from ldm_studio.core.generation.trajectory import (
     Trajectory,
     TrajectoryStore,
@@ -39,7 +40,8 @@ from ldm_studio.core.generation.trajectory import (
 from ldm_studio.core.models.model_hash import model_hash
 from ldm_studio.qt.images import grid_qimage
 from ldm_studio.qt.jobs import BatchJob, Job
-from ldm_studio.qt.mailbox import PreviewItem, PreviewMailbox
+from ldm_studio.qt.mailbox import PreviewMailbox
+from ldm_studio.qt.reports import JobProgress, make_frame
 from ldm_studio.qt.results import save_results
 
 log = logging.getLogger(__name__)
@@ -76,9 +78,9 @@ class EngineWorker(QObject):
     model_loaded = Signal(object)  # ModelInfo
     model_failed = Signal(str)
     job_started = Signal(int)
-    job_progress = Signal(int, int, int, float, float)  # job, done, total, eta seconds, steps/s
-    preview_ready = Signal()  # take the latest from the mailbox
-    job_finished = Signal(int, list, object)  # job, files (str), QImage grid of the full decode
+    job_progress = Signal(object)  # JobProgress
+    preview_ready = Signal()  # take the latest Frame from the mailbox
+    job_finished = Signal(int, list, object)  # job, files (str), the final Frame (the full decode)
     job_failed = Signal(int, str)
     job_cancelled = Signal(int)
     batch_planned = Signal(int, int, list)  # job, images planned, bad rows ("row N: problem")
@@ -95,12 +97,14 @@ class EngineWorker(QObject):
         self.mailbox = mailbox
         self.trajectories = trajectories if trajectories is not None else TrajectoryStore()
         self._projection = None
+        self._tiny: TaesdPreview | None = None  # the loaded model's installed TAESD (generation.taesd)
         self._fit: ProjectionFit | None = None
         self._fit_queued = False  # one piece in the queue at a time, however often a model is opened
         self._fit_more.connect(self._fit_next, Qt.ConnectionType.QueuedConnection)
         # set from the GUI thread (a str swap), read at each job's start: see core.approx_decoder.PREVIEW_MODES
         self.preview_mode = "approx"
         self.preview_source = "linear projection"  # what "approx" shows for the loaded model
+        self._steps_done: dict[int, int] = {}  # job → the loop's real step count (engine thread only)
 
     @Slot()
     def prepare_thread(self) -> None:
@@ -115,7 +119,9 @@ class EngineWorker(QObject):
             # The cheap preview's projection, when cached; otherwise it is fitted piece by piece
             # after `model_loaded`, between jobs, and previews are false-colour until then.
             self._projection = cached_linear_preview(model)
-            self.preview_source = preview_source(model)  # reads the approximate decoder if one is cached
+            self._tiny = safe_taesd_preview_for(model)  # an installed TAESD of the model's family
+            # what the chosen mode shows for this model (reads the approximate decoder if one is cached)
+            self.preview_source = preview_source(model, self._tiny, self.preview_mode)
         except LdmStudioError as exc:
             self.model_failed.emit(str(exc))
             return
@@ -181,6 +187,8 @@ class EngineWorker(QObject):
                 digest = model_hash(model.info.path)
                 extra = {"branch": branch_recipe(job.branch, job.request, model.info, model_hash=digest, device=device)}
             files = save_results(images, job.request, model.info, device, job.id, extra_recipe=extra)
+            steps = self._steps_done.get(job.id, job.request.settings.steps)
+            final = make_frame(job.id, images, (images.shape[2], images.shape[1]), steps, steps, "final")
         except Cancelled:
             self.job_cancelled.emit(job.id)
             return
@@ -191,7 +199,9 @@ class EngineWorker(QObject):
             log.exception("job %d failed", job.id)
             self.job_failed.emit(job.id, f"{type(exc).__name__}: {exc}")
             return
-        self.job_finished.emit(job.id, [str(p) for p in files], grid_qimage(images))
+        finally:
+            self._steps_done.pop(job.id, None)
+        self.job_finished.emit(job.id, [str(p) for p in files], final)
 
     @Slot(object)
     def run_batch(self, job: BatchJob) -> None:
@@ -277,7 +287,7 @@ class EngineWorker(QObject):
         resume=None,
     ) -> np.ndarray:
         """Sample `request` (part `part` of `parts` of the job); progress counts the loop's real steps."""
-        policy = policy_for(self.preview_mode, self._projection)
+        policy = policy_for(self.preview_mode, self._projection, self._tiny)
 
         def on_step(event: StepEvent) -> None:
             if trajectory is not None:
@@ -286,14 +296,16 @@ class EngineWorker(QObject):
             total = clock.total = event.total * parts
             done = part * event.total + event.index + 1
             eta, rate = clock.tick(done)
-            self.job_progress.emit(job.id, done, total, eta, rate)
-            image, decoded = event.preview, False
+            self._steps_done[job.id] = total
+            s = job.request.settings
+            self.job_progress.emit(JobProgress(job.id, done, total, s.steps, s.batch_size, eta, rate))
+            image, kind = event.preview, "preview"
             if job.full_preview.is_set() and not event.is_last:
                 job.full_preview.clear()
-                image, decoded = decode_preview(self.engine.model, event.x0), True  # the exact picture now
+                image, kind = decode_preview(self.engine.model, event.x0), "decoded"  # the exact picture now
             if image is not None and not event.is_last:
-                item = PreviewItem(job.id, done, total, grid_qimage(image), decoded)
-                if self.mailbox.put(item):
+                cell = (request.settings.width, request.settings.height)
+                if self.mailbox.put(make_frame(job.id, image, cell, done, total, kind)):
                     self.preview_ready.emit()
 
         result = self.engine.generate(request, cancel=job.cancel, preview=policy, on_step=on_step, resume=resume)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.generation.condition_types import (
     ClassCondition,
     ConditionType,
@@ -76,11 +77,27 @@ class PromptTab(QWidget):
         self.prompt = QPlainTextEdit(placeholderText=self.PLACEHOLDER)
         self.prompt.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(60)
+        self.prompt.setToolTip(
+            "A prompt that changes during sampling: 'a forest [0.4] a burning forest' switches after 40% of the "
+            "steps ([12]: after step 12); A1111's [from:to:when] edits a part"
+        )
         self.negative = QLineEdit(placeholderText="What guidance steers away from (optional)")
+        # the parsed schedule (or why it cannot run), under the prompt; hidden for a plain prompt
+        self.hint = QLabel()
+        self.hint.setObjectName("schedule_hint")
+        self.hint.setWordWrap(True)
+        palette = self.hint.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText))
+        self.hint.setPalette(palette)
+        self.hint.hide()
+        self.steps = 50  # the sampler panel's steps (`set_steps`): where fractions land
         form = QFormLayout(self)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("Prompt", self.prompt)
+        form.addRow("", self.hint)
         form.addRow("Negative", self.negative)
+        self.prompt.textChanged.connect(self.update_hint)
+        self.negative.textChanged.connect(self.update_hint)
 
     def condition(self, required: bool) -> TextCondition | None:
         prompt, negative = self.prompt.toPlainText().strip(), self.negative.text().strip()
@@ -103,6 +120,20 @@ class PromptTab(QWidget):
 
     def image_count(self) -> int | None:
         return None
+
+    def set_steps(self, steps: int) -> None:
+        self.steps = max(1, int(steps))
+        self.update_hint()
+
+    def update_hint(self) -> None:
+        """Show the schedule the typed prompts make (`steps 1-12: a forest · 13-30: …`), or the reason it cannot run."""
+        try:
+            condition = TextCondition(self.prompt.toPlainText().strip(), self.negative.text().strip())
+            lines = condition.schedule_hints(self.steps)
+        except RequestError as exc:
+            lines = [str(exc)]
+        self.hint.setText("\n".join(lines))
+        self.hint.setVisible(bool(lines))
 
 
 def _class_editor() -> QWidget:

@@ -48,17 +48,30 @@ class ConditioningPanel(QTabWidget):
         return self.spec.name if self.spec is not None else None
 
     def shown(self) -> tuple[type[ConditionType], ...]:
-        """The condition types whose editors the loaded family uses."""
-        return self.spec.input_types if self.spec is not None else ()
+        """The condition types whose editors the loaded family uses (a family that takes region
+        prompts but no map of its own gets the map editor too: its regions are painted there)."""
+        if self.spec is None:
+            return ()
+        kinds = self.spec.input_types
+        if self.regions_only_map:
+            kinds = (*kinds, SemanticMapCondition)
+        return kinds
+
+    @property
+    def regions_only_map(self) -> bool:
+        """The family takes region prompts and no map of its own: the map is only for the regions."""
+        return self.spec is not None and self.spec.regions and SemanticMapCondition not in self.spec.input_types
 
     def set_family(self, spec: FamilySpec | str | None, info: ModelInfo | None = None) -> None:
         """Show the tabs of this family's inputs (all stay reachable before a model is loaded)."""
         self.spec = get_family(spec) if isinstance(spec, str) else spec
         shown = self.shown()
         optional = self.spec is not None and self.spec.is_combined
+        own = self.spec.input_types if self.spec is not None else ()
         for kind, editor in self.editors.items():
             self.setTabVisible(self.indexOf(editor), not shown or kind in shown)
-            editor.set_model(info if kind in shown else None, optional)
+            editor.set_model(info if kind in shown else None, optional or kind not in own)  # a regions-only map
+        self.map.set_regions_available(self.spec is not None and self.spec.regions, self.regions_only_map)
         self.setTabVisible(self.indexOf(self.image), self.takes_init)
         if shown:
             self.setCurrentWidget(self.editors[shown[0]])  # multi: the prompt first, as a person starts
@@ -103,14 +116,14 @@ class ConditioningPanel(QTabWidget):
         """The condition for the loaded family; a RequestError says what is missing."""
         if self.spec is None:
             raise RequestError("model", "open a model first (Ctrl+O)")
-        shown = self.shown()
+        shown = self.spec.input_types
         if not self.spec.is_combined:
             condition = self.editors[shown[0]].condition(required=True)
             assert condition is not None
-            return condition
+            return self.map.with_regions(condition)
         # every part optional: what is left empty gets the model's null input
         parts = [p for kind in shown if (p := self.editors[kind].condition(required=False)) is not None]
-        return CombinedCondition.of(parts)
+        return self.map.with_regions(CombinedCondition.of(parts))
 
     def state(self) -> dict:
         return {

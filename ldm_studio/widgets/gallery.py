@@ -43,6 +43,7 @@ class HistoryGallery(QListWidget):
     use_as_input = Signal(str)  # "Use as input": start the next image from this one
     vary = Signal(str)  # "Vary": image-to-image from this one at the Image tab's strength, now
     upscale = Signal(str)  # "Upscale ×4": with a super-resolution model
+    inpaint = Signal(str)  # "Inpaint region…": into the picture tab, ready to paint the mask
     message = Signal(str)
 
     def __init__(self, folder: Path | None = None, parent: QWidget | None = None) -> None:
@@ -155,6 +156,7 @@ class HistoryGallery(QListWidget):
         menu.addAction("Show", lambda: self.open_requested.emit(path))
         menu.addAction("Use as input", lambda: self.use_as_input.emit(path))
         menu.addAction("Vary", lambda: self.vary.emit(path))
+        menu.addAction("Inpaint region…", lambda: self.inpaint.emit(path))
         menu.addAction("Upscale ×4", lambda: self.upscale.emit(path))
         menu.addAction("Copy image", lambda: self.copy_image(path))
         menu.addAction("Open history folder", self.open_folder)

@@ -1,11 +1,14 @@
 """Pictures as inputs in the window: the Image tab (image-to-image on any model, with a strength
 slider and a painted mask) and the editors of the upscale and inpaint conditions.
 
-The picture is shown fitted into the tab with its mask translucent over it; the left button
-paints the mask (white: repaint), the right button erases, with Shift either draws a filled
-rectangle, `[`/`]` change the brush, Ctrl+Z undoes a stroke. A picture can be opened,
-dropped on the tab, or sent from the history ("Use as input"). Pictures are read by the
-core's one limited reader.
+The picture is shown fitted into the tab with its mask translucent over it. The mask tools are
+the map painter's (`map_painter.tools`: names, shortcut keys, icons): Brush (B; the left button
+paints the mask, white = repaint, the right button erases), Eraser (E), Rectangle (R, or Shift
+with any tool) and Fill (F: the connected region of the mask under the cursor, the painter's
+`connected_region`); `[`/`]` change the brush, Ctrl+Z undoes. The feather radius softens the
+mask's edge: the tab shows the soft mask the engine will use (`image_inputs.feathered`). A
+picture can be opened, dropped on the tab, or sent from the canvas or the history ("Use as
+input"). Pictures are read by the core's one limited reader.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,13 +35,17 @@ from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.generation.condition_types import ConditionType
 from ldm_studio.core.generation.image_inputs import (
     DEFAULT_STRENGTH,
+    MAX_FEATHER,
     InitImage,
     InpaintCondition,
     SuperResCondition,
+    feathered,
     read_image,
     read_mask,
 )
+from ldm_studio.core.maps.map_document import connected_region
 from ldm_studio.core.models.model_folder import ModelInfo
+from ldm_studio.widgets.map_painter.tools import TOOL_INFO, Tool, tool_icon
 
 PICTURES = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp)"
 MASK_COLOUR = QColor(255, 40, 90, 130)
@@ -48,18 +57,30 @@ def rgb_qimage(image: np.ndarray) -> QImage:
     return QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
+MASK_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.RECT, Tool.FILL)  # the painter's tools that make sense on a mask
+MASK_TIPS = {
+    Tool.BRUSH: "left button paints what is repainted, right button erases",
+    Tool.ERASER: "left button erases the mask, right button paints",
+    Tool.RECT: "drag a filled rectangle (right button clears one); Shift-drag with any tool too",
+    Tool.FILL: "fill the connected region under the cursor (right button clears it)",
+}
+
+
 def mask_qimage(mask: np.ndarray) -> QImage:
-    """The mask as a translucent colour over transparency."""
+    """The mask (bool, or soft weights 0–1) as a translucent colour over transparency."""
     rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-    rgba[mask] = (MASK_COLOUR.red(), MASK_COLOUR.green(), MASK_COLOUR.blue(), MASK_COLOUR.alpha())
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = MASK_COLOUR.red(), MASK_COLOUR.green(), MASK_COLOUR.blue()
+    rgba[..., 3] = np.round(np.asarray(mask, dtype=np.float32) * MASK_COLOUR.alpha()).astype(np.uint8)
     height, width = mask.shape
     return QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
 
 
 class MaskView(QWidget):
-    """The picture, fitted, with its mask over it; mouse strokes paint (left) or erase (right) the mask."""
+    """The picture, fitted, with its mask over it; the tools paint (left button) or erase (right) the mask."""
 
     changed = Signal()
+    tool_changed = Signal(object)  # Tool
+    brush_changed = Signal(int)
 
     def __init__(self, paintable: bool) -> None:
         super().__init__()
@@ -67,13 +88,42 @@ class MaskView(QWidget):
         self.image: np.ndarray | None = None
         self.mask: np.ndarray | None = None
         self.brush = 24  # diameter in picture pixels
+        self.tool = Tool.BRUSH
+        self.feather = 0  # the soft edge shown (and sent), in picture pixels
+        self._soft: QImage | None = None  # the feathered mask's overlay, made when the mask or feather changed
         self.undo_stack: list[np.ndarray] = []
         self._stroke: bool | None = None  # True: painting, False: erasing
         self._last: tuple[float, float] | None = None  # the stroke's last point, in picture pixels
         self._rect: tuple[tuple[float, float], np.ndarray] | None = None  # Shift-drag: corner and mask before
         self._qimage: QImage | None = None
+        self._cursor: QPointF | None = None  # where the brush outline is drawn (widget coordinates)
         self.setMinimumSize(160, 120)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setMouseTracking(self.paintable)  # the brush outline follows the pointer
+        self.changed.connect(self._forget_soft)
+
+    def set_tool(self, tool: Tool) -> None:
+        if tool in MASK_TOOLS and tool is not self.tool:
+            self.tool = tool
+            self.tool_changed.emit(tool)
+
+    def set_brush(self, size: int) -> None:
+        size = min(max(int(size), 2), 512)
+        if size != self.brush:
+            self.brush = size
+            self.brush_changed.emit(size)
+
+    def set_feather(self, radius: int) -> None:
+        self.feather = max(0, int(radius))
+        self._forget_soft()
+
+    def _forget_soft(self) -> None:
+        self._soft = None
+        self.update()
+
+    def soft_mask(self) -> np.ndarray | None:
+        """The mask as the engine will blend it: the painted mask feathered by `feather` pixels."""
+        return None if self.mask is None else feathered(self.mask, self.feather)
 
     def set_image(self, image: np.ndarray | None, mask: np.ndarray | None = None) -> None:
         self.image = image
@@ -131,24 +181,64 @@ class MaskView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(rect, self._qimage)
         if self.mask is not None and self.mask.any():
-            painter.drawImage(rect, mask_qimage(self.mask))
+            if self.feather <= 0 or self._stroke is not None:  # while a stroke runs: the hard mask, fast
+                painter.drawImage(rect, mask_qimage(self.mask))
+            else:
+                if self._soft is None:
+                    self._soft = mask_qimage(feathered(self.mask, self.feather))
+                painter.drawImage(rect, self._soft)
+        if self._cursor is not None and self.tool in (Tool.BRUSH, Tool.ERASER) and self.image is not None:
+            radius = self.brush / 2 * rect.width() / self.image.shape[1]
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            for colour, width in ((QColor(0, 0, 0, 160), 3.0), (QColor(255, 255, 255, 220), 1.2)):
+                painter.setPen(QPen(colour, width))
+                painter.drawEllipse(self._cursor, radius, radius)
+
+    def leaveEvent(self, event) -> None:
+        self._cursor = None
+        self.update()
 
     def mousePressEvent(self, event) -> None:
         if not self.paintable or self.mask is None:
             return
         if event.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return
-        self._stroke = event.button() == Qt.MouseButton.LeftButton
+        left = event.button() == Qt.MouseButton.LeftButton
+        self._stroke = not left if self.tool is Tool.ERASER else left
         self._last = None
-        self.undo_stack.append(self.mask.copy())
         corner = self.to_picture(event.position())
-        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and corner is not None:
+        if self.tool is Tool.FILL:
+            self._stroke = None
+            if corner is not None:
+                self.fill(int(corner[0]), int(corner[1]), left)
+            return
+        self.undo_stack.append(self.mask.copy())
+        shift = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        if (shift or self.tool is Tool.RECT) and corner is not None:
             self._rect = (corner, self.mask.copy())
             self._rectangle(event.position())
         else:
             self._dab(event.position())
 
+    def fill(self, x: int, y: int, value: bool = True) -> int:
+        """Set the connected region of the mask under picture pixel (x, y) to `value` (one undoable
+        step, as the map painter's fill); returns how many pixels changed."""
+        if self.mask is None:
+            return 0
+        height, width = self.mask.shape
+        if not (0 <= x < width and 0 <= y < height):
+            return 0
+        region = connected_region(self.mask, x, y)
+        changed = int((self.mask[region] != value).sum())
+        if changed:
+            self.edit_mask(lambda mask: np.where(region, value, mask))
+        return changed
+
     def mouseMoveEvent(self, event) -> None:
+        if self.paintable:
+            self._cursor = event.position()
+            self.update()
         if self._rect is not None:
             self._rectangle(event.position())
         elif self._stroke is not None:
@@ -175,11 +265,25 @@ class MaskView(QWidget):
         self.mask[rows, cols] = bool(self._stroke)
         self.update()
 
+    def _own_key(self, event) -> bool:
+        keys = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight, *(_tool_key(tool) for tool in MASK_TOOLS)}
+        return event.key() in keys and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+
+    def event(self, event) -> bool:
+        """The tool keys are this view's while it has focus (the map painter's same keys are window shortcuts)."""
+        if event.type() == QEvent.Type.ShortcutOverride and self.paintable and self._own_key(event):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:
+        keys = {_tool_key(tool): tool for tool in MASK_TOOLS}
         if event.key() == Qt.Key.Key_BracketLeft:
-            self.brush = max(2, self.brush - 4)
+            self.set_brush(self.brush - 4)
         elif event.key() == Qt.Key.Key_BracketRight:
-            self.brush = min(512, self.brush + 4)
+            self.set_brush(self.brush + 4)
+        elif event.key() in keys and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            self.set_tool(keys[event.key()])
         else:
             super().keyPressEvent(event)
 
@@ -201,6 +305,10 @@ class MaskView(QWidget):
         self.update()
 
 
+def _tool_key(tool: Tool) -> Qt.Key:
+    return QKeySequence(TOOL_INFO[tool][1])[0].key()
+
+
 def _resized_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     from ldm_studio.core.generation.img2img import resized_mask
 
@@ -214,6 +322,7 @@ class PictureTab(QWidget):
     restored_name: ClassVar[str] = "input picture"
     with_mask: ClassVar[bool] = True
     with_strength: ClassVar[bool] = True
+    with_feather: ClassVar[bool] = False  # a soft mask edge (only image-to-image blends with one)
     hint: ClassVar[str] = ""
 
     message = Signal(str)
@@ -244,18 +353,47 @@ class PictureTab(QWidget):
             self.clear_mask_button = QPushButton("Clear mask")
             self.clear_mask_button.clicked.connect(lambda: self.view.edit_mask(np.zeros_like))
             self.brush = QSpinBox(minimum=2, maximum=512, value=self.view.brush, suffix=" px")
-            self.brush.setToolTip("Brush size ([ and ] on the picture); left button paints, right erases")
-            self.brush.valueChanged.connect(lambda v: setattr(self.view, "brush", v))
+            self.brush.setToolTip("Brush size ([ and ] on the picture)")
+            self.brush.valueChanged.connect(self.view.set_brush)
+            self.view.brush_changed.connect(self.brush.setValue)
             buttons.addWidget(self.mask_open)
+            tool_row = QHBoxLayout()
+            self.tool_buttons: dict[Tool, QToolButton] = {}
+            group = QButtonGroup(self)
+            for tool in MASK_TOOLS:
+                name, key, _ = TOOL_INFO[tool]
+                button = QToolButton()
+                button.setIcon(tool_icon(tool))
+                button.setCheckable(True)
+                button.setChecked(tool is self.view.tool)
+                button.setToolTip(f"{name} ({key}): {MASK_TIPS[tool]}")
+                button.setAccessibleName(name)
+                button.clicked.connect(lambda _=False, t=tool: self.view.set_tool(t))
+                group.addButton(button)
+                tool_row.addWidget(button)
+                self.tool_buttons[tool] = button
+            self.view.tool_changed.connect(lambda tool: self.tool_buttons[tool].setChecked(True))
+            tool_row.addWidget(self.brush)
             mask_row = QHBoxLayout()
-            for widget in (self.invert_button, self.clear_mask_button, QLabel("Brush"), self.brush):
+            for widget in (self.invert_button, self.clear_mask_button):
                 mask_row.addWidget(widget)
+            if self.with_feather:
+                self.feather = QSpinBox(minimum=0, maximum=MAX_FEATHER, value=0, suffix=" px")
+                self.feather.setToolTip(
+                    "Feather: the mask's edge is blurred by this many pixels, so the repainted part fades "
+                    "into the picture (0: a hard edge)"
+                )
+                self.feather.valueChanged.connect(self.view.set_feather)
+                tool_row.addWidget(QLabel("Feather"))
+                tool_row.addWidget(self.feather)
+            tool_row.addStretch(1)
             mask_row.addStretch(1)
             undo = QShortcut(QKeySequence.StandardKey.Undo, self.view)
             undo.activated.connect(self.view.undo)
         buttons.addStretch(1)
         layout.addLayout(buttons)
         if self.with_mask:
+            layout.addLayout(tool_row)
             layout.addLayout(mask_row)
         if self.with_strength:
             self.strength = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
@@ -350,16 +488,20 @@ class InitImageTab(PictureTab):
     """Image-to-image on any model: the picture to start from, its strength, and what to repaint."""
 
     hint = "Start from a picture (image-to-image); paint the part to repaint, or leave the mask empty."
+    with_feather = True
 
     def init(self) -> InitImage | None:
         """The start the tab describes, or None without a picture."""
         if self.view.image is None:
             return None
         mask = self.view.mask if self.view.has_mask() else None
-        return InitImage(self.view.image, self.strength_value(), mask)
+        feather = self.feather.value() if mask is not None else 0
+        return InitImage(self.view.image, self.strength_value(), mask, feather=feather)
 
     def restore_init(self, init: InitImage | None, strength: float | None) -> None:
         self.set_picture(None if init is None else init.image, None if init is None else init.mask)
+        if init is not None:
+            self.feather.setValue(init.feather)
         if strength is not None:
             self.set_strength(strength)
 

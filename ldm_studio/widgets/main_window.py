@@ -34,7 +34,7 @@ from ldm_studio.core.generation.requests import GenerationRequest, random_seed
 from ldm_studio.core.models.demo_model import demo_model_path
 from ldm_studio.core.models.model_folder import ModelInfo, read_model_info
 from ldm_studio.qt.controller import EngineController
-from ldm_studio.qt.images import grid_shape
+from ldm_studio.qt.reports import Frame, JobProgress
 from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
 from ldm_studio.widgets.canvas import DEMO_PROMPT_EXAMPLE, ImageCanvas
@@ -42,6 +42,7 @@ from ldm_studio.widgets.conditioning_panel import ConditioningPanel, PromptTab
 from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
+from ldm_studio.widgets.image_actions import install_image_actions
 from ldm_studio.widgets.image_input import PictureTab
 from ldm_studio.widgets.map_painter import install_map_painter
 from ldm_studio.widgets.model_picker import ModelPicker
@@ -52,6 +53,8 @@ from ldm_studio.widgets.recipe_restore import apply_recipe
 from ldm_studio.widgets.recipes import describe_recipe
 from ldm_studio.widgets.sampler_panel import SamplerPanel
 from ldm_studio.widgets.settings_store import SettingsStore
+from ldm_studio.widgets.speed_setting import install_speed_menu
+from ldm_studio.widgets.superres_offer import SuperResOffer, offer_superres
 from ldm_studio.widgets.threads_setting import install_threads_action, window_threads
 from ldm_studio.widgets.timeline import install_timeline
 from ldm_studio.widgets.welcome import WelcomePanel
@@ -83,16 +86,17 @@ class MainWindow(QMainWindow):
         self.settings = settings or SettingsStore()
         self.settings.load()
         self.controller = controller or EngineController(Engine(threads=window_threads(self.settings)), parent=self)
-        self.requests: dict[int, GenerationRequest] = {}
         self.result_files: list[str] = []
         self.last_error = ""
         self.last_restore = ""  # what opening an image restored, and what not
         self._pending_upscale: str | None = None  # a picture to upscale once the superres model has loaded
+        self.superres_offer: SuperResOffer | None = None  # the last "download a superres model" offer
         self._build_widgets()
         self._build_actions()
         self._connect()
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
         self.timeline = install_timeline(self)  # every step kept: scrub, play, export, branch
+        self.image_actions = install_image_actions(self)  # canvas → input, Inpaint region…, before/after
         self._restore_settings()
         if self.settings.problem:
             self.show_message(self.settings.problem, 30_000)
@@ -210,6 +214,7 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         run_menu.addAction(self.batch_action)
         self.threads_action = install_threads_action(self, run_menu, self.settings, self.controller.engine)
+        self.speed_actions = install_speed_menu(self, run_menu, self.settings, self.controller.engine)
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.fit_action)
         view_menu.addAction(self.actual_action)
@@ -221,6 +226,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.controller
+        # the prompt box's schedule hint counts the sampler panel's steps
+        self.sampler.steps.valueChanged.connect(self.conditioning.text.set_steps)
+        self.conditioning.text.set_steps(self.sampler.steps.value())
         c.queued.connect(self._on_queued)
         c.started.connect(self._on_started)
         c.progress.connect(self._on_progress)
@@ -274,9 +282,7 @@ class MainWindow(QMainWindow):
             return None
         self.clear_error()
         self.sampler.remember_seed(settings.seed)
-        job = self.controller.submit(request)
-        self.requests[job] = request
-        return job
+        return self.controller.submit(request)
 
     def cancel(self) -> None:
         """Cancel the running job and empty the queue."""
@@ -357,29 +363,22 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_started(self, job: int) -> None:
         self._update_queue_label()
-        request = self.requests.get(job)
-        if request is not None:
-            self.progress.set_progress(0, request.settings.steps, 0.0, 0.0)
+        if not self.controller.is_batch(job):
+            self.progress.set_busy("Starting…")  # the first step also encodes the condition
             self.canvas.fit()
 
-    @Slot(int, int, int, float)
-    def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        request = self.requests.get(job)
-        requested = request.settings.steps if request is not None else None
-        self.progress.set_progress(done, total, self.controller.steps_per_second, eta, requested)
+    @Slot(object)
+    def _on_progress(self, p: JobProgress) -> None:
+        self.progress.set_progress(p.done, p.total, p.rate, p.eta, p.requested)
 
-    @Slot(int, QImage)
-    def _on_preview(self, job: int, image: QImage) -> None:
-        request = self.requests.get(job)
-        if request is None:
+    @Slot(object)
+    def _on_preview(self, frame: Frame) -> None:
+        if self.timeline.holds(frame):  # the person is looking at another step of this job
             return
-        s = request.settings
-        rows, cols = grid_shape(s.batch_size)
-        self.canvas.show_image(image, (cols * s.width, rows * s.height), s.batch_size)
+        self.canvas.show_frame(frame)
 
     @Slot(int, list)
     def _on_finished(self, job: int, files: list) -> None:
-        self.requests.pop(job, None)
         self.result_files = list(files)
         self.gallery.add_files(files)
         self._update_queue_label()
@@ -387,13 +386,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
-        self.requests.pop(job, None)
         self._update_queue_label()
         self.show_error(f"Job {job} failed: {message}")
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
-        self.requests.pop(job, None)
         self._update_queue_label()
         self.show_message(f"Job {job} cancelled")
 
@@ -497,12 +494,14 @@ class MainWindow(QMainWindow):
             image = QImage(path)
             if not image.isNull():
                 self.canvas.show_image(image)
+            self.image_actions.picture_opened(path)  # nothing to compare it with
             return False
         result = apply_recipe(recipe, self.conditioning, self.sampler, self.controller.model_info)
         image = QImage(path)
         if not image.isNull():
             self.canvas.show_image(image)
             self.result_files = [path]
+        self.image_actions.picture_opened(path)  # its recipe's input picture, for before/after
         self.clear_error()
         self.last_restore = result.message(Path(path).name)
         self.show_message(self.last_restore)
@@ -532,16 +531,13 @@ class MainWindow(QMainWindow):
 
     def upscale(self, path: str) -> bool:
         """Upscale ×4 with a super-resolution model: the loaded one, else the first the model list offers
-        (loaded first; the job starts when it has loaded). False with the reason shown when there is none."""
+        (loaded first; the job starts when it has loaded). False when there is none: the catalogue's is offered."""
         info = self.controller.model_info
         if info is not None and upscales(info) and not self.controller.loading:
             return self._start_upscale(path)
         folder = self._superres_folder()
-        if folder is None:
-            self.show_error(
-                "No super-resolution model is installed: get CompVis/ldm-super-resolution-4x-openimages "
-                "in Models… (or open a superres model folder)."
-            )
+        if folder is None:  # offer the catalogue's (download, then the upscale starts) instead of a dead end
+            self.superres_offer = offer_superres(self, path)
             return False
         self._pending_upscale = path
         self.open_model(folder)

@@ -1,13 +1,16 @@
-"""Choosing a model: folders in the store's models folder plus any folder the person opened."""
+"""Choosing a model: folders in the store's models folder plus any folder the person opened,
+grouped under their family's heading (the registry's title says what its models take)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from ldm_studio.core.errors import LdmStudioError
+from ldm_studio.core.families.registry import family_names, get_family
 from ldm_studio.core.files.store import models_dir
 from ldm_studio.core.models.manager import read_index
 from ldm_studio.core.models.model_folder import is_model_folder, read_model_info
@@ -35,6 +38,32 @@ def describe(path: Path) -> str:
     except LdmStudioError:
         return f"{path.name} (unreadable)"
     return f"{info.name} · {info.family}"
+
+
+OTHER = "other"  # the group of folders whose family is unknown or unreadable
+
+
+def family_of(path: Path) -> str:
+    """The folder's family when this version knows it, else OTHER."""
+    try:
+        family = read_model_info(path).family
+    except LdmStudioError:
+        return OTHER
+    return family if get_family(family) is not None else OTHER
+
+
+def grouped(folders: list[str]) -> list[tuple[str, list[str]]]:
+    """Folders under their family, families in the registry's order (the unknown last); empty groups left out."""
+    groups: dict[str, list[str]] = {name: [] for name in (*family_names(), OTHER)}
+    for folder in folders:
+        groups[family_of(Path(folder))].append(folder)
+    return [(family, members) for family, members in groups.items() if members]
+
+
+def heading(family: str) -> str:
+    """A group's heading: the family's name and what its models take (the registry's title)."""
+    spec = get_family(family)
+    return f"{family}: {spec.title}" if spec is not None else "other folders"
 
 
 class ModelPicker(QWidget):
@@ -66,12 +95,29 @@ class ModelPicker(QWidget):
         folders += [f for f in self.opened if f not in folders and Path(f).is_dir()]
         self.combo.blockSignals(True)
         self.combo.clear()
-        for folder in folders:
-            self.combo.addItem(describe(Path(folder)), folder)
-            self.combo.setItemData(self.combo.count() - 1, folder, Qt.ItemDataRole.ToolTipRole)
+        for family, members in grouped(folders):
+            self._add_heading(heading(family))
+            for folder in members:
+                self.combo.addItem(f"    {describe(Path(folder))}", folder)
+                self.combo.setItemData(self.combo.count() - 1, folder, Qt.ItemDataRole.ToolTipRole)
         index = self.combo.findData(current) if current else -1
         self.combo.setCurrentIndex(index)
         self.combo.blockSignals(False)
+
+    def _add_heading(self, text: str) -> None:
+        """A family heading: bold, neither selectable nor enabled, no folder behind it."""
+        self.combo.addItem(text)
+        model = self.combo.model()
+        assert isinstance(model, QStandardItemModel)  # QComboBox's own model
+        item = model.item(self.combo.count() - 1)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+
+    def headings(self) -> list[str]:
+        """The group headings shown, in order (for tests and accessibility)."""
+        return [self.combo.itemText(i) for i in range(self.combo.count()) if self.combo.itemData(i) is None]
 
     def current_path(self) -> str | None:
         return self.combo.currentData()

@@ -52,6 +52,7 @@ class ModelsDialog(QDialog):
         self.task: ManagerTask | None = None
         self.last_error = ""
         self.last_progress: Progress | None = None
+        self._wanted: tuple[str, bool] | None = None  # an entry to select (and download) once listed
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -128,6 +129,23 @@ class ModelsDialog(QDialog):
                 self.table.selectRow(i)
                 return True
         return False
+
+    def show_entry(self, name: str, download: bool = False) -> None:
+        """Select catalogue entry `name` (after the listing in progress, if any) and optionally download it."""
+        if self.busy and self.task is not None and self.task.kind == "list":
+            self._wanted = (name, download)
+            return
+        self._take_entry(name, download)
+
+    def _take_entry(self, name: str, download: bool) -> None:
+        if not self.select(name):
+            self._show_error(f"{name} is not in the catalogue.")
+        elif download:
+            row = self.selected_row()
+            if row is not None and row.installed is not None:
+                self._show_note(f"{name} is installed: pick it in the model list.")
+            else:
+                self.download_selected()
 
     @property
     def busy(self) -> bool:
@@ -254,6 +272,9 @@ class ModelsDialog(QDialog):
         self._end_task()
         self.setWindowTitle(f"Models — {sum(r.installed is not None for r in rows)} installed, {len(rows)} listed")
         self._fill(rows)
+        wanted, self._wanted = self._wanted, None
+        if wanted is not None:
+            self._take_entry(*wanted)
 
     @Slot(object)
     def _on_progress(self, progress: Progress) -> None:

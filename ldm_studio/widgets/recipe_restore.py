@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ldm_studio.core.errors import LdmStudioError
 from ldm_studio.core.files.recipe import RestoredRecipe
+from ldm_studio.core.generation.region_types import RegionalCondition
 from ldm_studio.core.generation.requests import Condition, SamplerSettings
 from ldm_studio.core.generation.samplers import SAMPLERS
 from ldm_studio.core.models.model_folder import ModelInfo
@@ -75,6 +76,11 @@ def _apply_condition(condition: Condition, panel: ConditioningPanel, result: Res
         if kind not in used and kind in panel.shown() and editor.condition(required=False) is not None:
             editor.reset()
             result.cleared.append(editor.restored_name)
+    if isinstance(condition, RegionalCondition):  # the map (where it is no part) and the region texts
+        panel.map.restore_regions(condition)
+        result.restored.append("region texts")
+    else:
+        panel.map.regions.reset()
     spec = panel.spec
     if spec is not None and not any(spec.accepts(part) for part in parts) and not spec.accepts(condition):
         kinds = "/".join(sorted(part.kind for part in parts))
@@ -103,6 +109,9 @@ def _apply_settings(settings: SamplerSettings, panel: SamplerPanel, result: Rest
             result.not_restored.append(f"{name} {value:g} (out of this panel's range)")
         else:
             result.restored.append(name)
+    panel.guidance_schedule.setText(settings.guidance_schedule)
+    if settings.guidance_schedule:
+        result.restored.append("guidance schedule")
     if index >= 0:
         result.restored.insert(0, f"sampler ({SAMPLERS[settings.sampler].label})")
 

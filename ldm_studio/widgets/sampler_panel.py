@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
 from superqt import QLabeledDoubleSlider, QLabeledSlider, QLargeIntSpinBox
 
 from ldm_studio.core.generation.requests import MAX_GUIDANCE, MAX_SEED, SamplerSettings
@@ -33,6 +42,11 @@ class SamplerPanel(QWidget):
         self.guidance.setSingleStep(0.5)
         self.guidance.setValue(5.0)
         self.guidance.setToolTip("Classifier-free guidance scale; 1 turns guidance off")
+        self.guidance_schedule = QLineEdit(placeholderText="e.g. 7.5 [0.5] 3 (optional)")
+        self.guidance_schedule.setToolTip(
+            "Guidance that changes during the run: '7.5 [0.5] 3' is 7.5 for the first half of the steps, then 3 "
+            "([12]: after step 12). Empty: the Guidance slider throughout"
+        )
         self.eta = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.eta.setRange(0.0, 1.0)
         self.eta.setDecimals(2)
@@ -65,6 +79,7 @@ class SamplerPanel(QWidget):
         form.addRow("Sampler", self.sampler)
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
+        form.addRow("Schedule", self.guidance_schedule)
         form.addRow("Eta", self.eta)
         form.addRow("Seed", seed_row)
         form.addRow("Size (W × H)", size_row)
@@ -101,6 +116,7 @@ class SamplerPanel(QWidget):
             batch_size=batch_size or self.batch.value(),
             width=self.width_box.value(),
             height=self.height_box.value(),
+            guidance_schedule=self.guidance_schedule.text().strip(),
         )
 
     def remember_seed(self, seed: int) -> None:

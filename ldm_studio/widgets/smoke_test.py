@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
+from ldm_studio.core.families.registry import get_family
+from ldm_studio.core.generation.condition_types import TextCondition
 from ldm_studio.core.models.model_folder import ModelInfo
 
 SMOKE_STEPS = 10
@@ -48,8 +50,10 @@ class SmokeTest(QObject):
         sampler = self.window.sampler
         sampler.steps.setValue(min(info.defaults.steps, SMOKE_STEPS))
         sampler.batch.setValue(1)
-        if info.family == "text" and not self.window.conditioning.text.prompt.toPlainText().strip():
-            self.window.conditioning.text.prompt.setPlainText("a beach under a clear sky")
+        spec = get_family(info.family)  # a family built from a prompt alone needs one to make a picture
+        prompt = self.window.conditioning.text.prompt
+        if spec is not None and spec.builder is TextCondition and not prompt.toPlainText().strip():
+            prompt.setPlainText("a beach under a clear sky")
         self.job = self.window.generate()
         if self.job is None:
             self._end(1, f"could not start a job: {self.window.last_error}")

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -37,14 +38,19 @@ from PySide6.QtWidgets import (
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.files.recipe import read_png_recipe
 from ldm_studio.core.generation.requests import GenerationRequest
+from ldm_studio.core.generation.sampler_switch import check_switch
+from ldm_studio.core.generation.samplers import SAMPLERS
 from ldm_studio.core.generation.trajectory import (
     DEFAULT_BUDGET_MB,
     BranchOrigin,
     Trajectory,
+    check_branch,
     export_frames,
     origin_from_recipe,
 )
 from ldm_studio.qt.images import grid_qimage, grid_shape
+from ldm_studio.qt.reports import Frame, JobProgress
+from ldm_studio.widgets.canvas import compose_ab  # the canvas' compare view, shared
 
 if TYPE_CHECKING:
     from ldm_studio.widgets.main_window import MainWindow
@@ -214,6 +220,13 @@ class TimelinePanel(QWidget):
         self.divider.setFixedWidth(110)
         self.divider.setToolTip("Where the parent ends and the branch begins")
         self.set_compare_available(False)
+        self.branch_sampler = QComboBox()
+        self.branch_sampler.setToolTip(
+            "The sampler of the branch: the parent's, or another that continues the parent's timesteps from the step"
+        )
+        self.branch_sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.branch_sampler.setMinimumContentsLength(9)
+        self.set_branch_samplers(None)
         self.branch_button = QPushButton("Branch from here")
         self.branch_button.setToolTip(
             "Run the rest of the schedule from the shown step with the prompt, guidance and seed of the panels"
@@ -232,6 +245,7 @@ class TimelinePanel(QWidget):
         row.addWidget(self.compare_box)
         row.addWidget(self.divider)
         row.addWidget(self.image_box)
+        row.addWidget(self.branch_sampler)
         row.addWidget(self.branch_button)
         row.addWidget(self.export_button)
         column.addLayout(row)
@@ -243,8 +257,21 @@ class TimelinePanel(QWidget):
         self.play_button.toggled.connect(self._toggle_play)
         self.set_enabled_actions(False)
 
+    def set_branch_samplers(self, parent: str | None) -> None:
+        """The samplers a branch of a `parent` run may use: its own first, then those it can switch to."""
+        self.branch_sampler.clear()
+        self.branch_sampler.addItem("Same sampler", None)
+        for name, spec in SAMPLERS.items():
+            if name == parent:
+                continue
+            try:
+                check_switch(parent or "ddim", name)
+            except RequestError:
+                continue
+            self.branch_sampler.addItem(spec.label, name)
+
     def set_enabled_actions(self, enabled: bool) -> None:
-        for widget in (self.play_button, self.branch_button, self.export_button):
+        for widget in (self.play_button, self.branch_button, self.export_button, self.branch_sampler):
             widget.setEnabled(enabled)
 
     def set_compare_available(self, available: bool) -> None:
@@ -310,7 +337,6 @@ class TimelineHook(QObject):
         self.store.set_budget_mb(window.settings.get(BUDGET_KEY, DEFAULT_BUDGET_MB, (int, float)))
         self._build_actions()
         c = self.controller
-        c.preview.disconnect(window._on_preview)  # live previews pass through here (held while scrubbing)
         c.preview.connect(self._on_preview)
         c.started.connect(self._on_started)
         c.progress.connect(self._on_progress)
@@ -327,6 +353,7 @@ class TimelineHook(QObject):
         self.panel.export_button.clicked.connect(self.ask_export)
         self.panel.compare_box.toggled.connect(self._on_compare_changed)
         self.panel.divider.valueChanged.connect(self._on_compare_changed)
+        window.canvas.ab_moved.connect(lambda fraction: self.panel.divider.setValue(round(fraction * 100)))
 
     def _build_actions(self) -> None:
         w = self.window
@@ -368,14 +395,16 @@ class TimelineHook(QObject):
         self.show_step(len(trajectory) - 1)
         return True
 
-    def _set_run(self, trajectory: Trajectory | None, kept: int, total: int = 0) -> None:
-        request = trajectory.request if trajectory is not None else self.window.requests.get(self.job)
+    def _set_run(self, trajectory: Trajectory | None, kept: int, total: int = 0, images: int = 1) -> None:
+        """Lay the strip out for a run: from its kept trajectory, or (a run just started) from its progress."""
         origin = trajectory.origin if trajectory is not None else None
         total = max(total, trajectory.total if trajectory is not None else 0, kept)
-        if total == 0 and request is not None:
-            total = request.settings.steps
         self.panel.strip.set_run(total, kept, origin.step if origin is not None else None)
-        batch = request.settings.batch_size if request is not None else 1
+        parent_sampler = trajectory.request.settings.sampler if trajectory is not None else None
+        if self.panel.branch_sampler.property("parent") != parent_sampler:  # keep the choice while scrubbing
+            self.panel.branch_sampler.setProperty("parent", parent_sampler)
+            self.panel.set_branch_samplers(parent_sampler)
+        batch = trajectory.request.settings.batch_size if trajectory is not None else images
         self.panel.image_box.setRange(0, max(batch - 1, 0))
         self.panel.image_box.setVisible(batch > 1)
         self.panel.set_compare_available(self.parents.get(self.job) in self.store.jobs())
@@ -406,12 +435,14 @@ class TimelineHook(QObject):
             note = " (preview)"
         if trajectory.origin is not None:
             note += f" · from step {trajectory.origin.step + 1}"
+        ab = None  # the A/B divider: the canvas draws its handle, which the mouse drags too
         if self.panel.comparing and s.batch_size == 1:
             parent = self._parent_image(step)
             if parent is not None:
-                image = compose_ab(parent, image, s.width, s.height, self.panel.divider.value() / 100)
+                ab = self.panel.divider.value() / 100
+                image = compose_ab(parent, image, s.width, s.height, ab, line=False)
         if self.window.canvas.image is not image:
-            self.window.canvas.show_image(image, size, s.batch_size)
+            self.window.canvas.show_image(image, size, s.batch_size, ab_divider=ab)
         self.panel.show_step(step, total, note)
         self.last_show_ms = (time.perf_counter() - start) * 1000
 
@@ -436,15 +467,16 @@ class TimelineHook(QObject):
 
     # --- controller reports ------------------------------------------------------------------
 
-    @Slot(int, QImage)
-    def _on_preview(self, job: int, image: QImage) -> None:
-        if self.controller.current_job != job:  # the finished full decode: the job is no longer current
-            self.final[job] = image
+    def holds(self, frame: Frame) -> bool:
+        """Whether a live frame must not replace the canvas: the person is looking at another step of its job."""
+        return frame.job == self.job and not self.panel.strip.following
+
+    @Slot(object)
+    def _on_preview(self, frame: Frame) -> None:
+        if frame.final:  # the finished full decode, shown again when its last step is scrubbed to
+            self.final[frame.job] = frame.image
             while len(self.final) > 32:
                 self.final.pop(next(iter(self.final)))
-        if job == self.job and not self.panel.strip.following:
-            return  # the person is looking at another step of this job
-        self.window._on_preview(job, image)
 
     @Slot(int)
     def _on_started(self, job: int) -> None:
@@ -456,10 +488,13 @@ class TimelineHook(QObject):
         self.panel.set_enabled_actions(False)
         self.panel.step_label.setText("Running…")
 
-    @Slot(int, int, int, float)
-    def _on_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        if job != self.job:
+    @Slot(object)
+    def _on_progress(self, progress: JobProgress) -> None:
+        if progress.job != self.job:
             return
+        done, total = progress.done, progress.total
+        if self.panel.strip.kept == 0:  # the first step: the run's real length and its batch
+            self._set_run(self.trajectory, 0, total, progress.images)
         trajectory = self.trajectory
         kept = len(trajectory) if trajectory is not None else done
         if self.panel.strip.branch_at is None and trajectory is not None and trajectory.origin is not None:
@@ -531,7 +566,8 @@ class TimelineHook(QObject):
     def branch(self) -> int | None:
         """Queue a branch of the shown job from the shown step, with the panels' prompt, guidance and seed.
 
-        The sampler, steps and size stay the parent's (the branch runs the rest of its schedule); a
+        Steps and size stay the parent's (the branch runs the rest of its schedule), the sampler too unless
+        the panel's branch sampler names another (it continues the parent's timesteps); a
         "Random" seed keeps the parent's noise, a fixed seed gives fresh noise from the step on."""
         window, trajectory, step = self.window, self.trajectory, self.panel.strip.current
         if trajectory is None or step < 0:
@@ -546,10 +582,18 @@ class TimelineHook(QObject):
         try:
             condition = window.conditioning.condition()
             panel = window.sampler.settings(lambda: parent.settings.seed, 1)
-            settings = replace(parent.settings, guidance=panel.guidance, seed=panel.seed)
+            sampler = self.panel.branch_sampler.currentData() or parent.settings.sampler
+            settings = replace(
+                parent.settings,
+                guidance=panel.guidance,
+                guidance_schedule=panel.guidance_schedule,
+                seed=panel.seed,
+                sampler=sampler,
+            )
             child = GenerationRequest(condition, settings, parent.init)  # a branch keeps the start picture
             if window.controller.model_info is not None:
                 child.check_for(window.controller.model_info)
+            check_branch(BranchOrigin(parent, step, image), child)  # a sampler it cannot switch to: say so now
         except RequestError as exc:
             window.show_error(str(exc))
             return None
@@ -558,7 +602,6 @@ class TimelineHook(QObject):
         window.clear_error()
         job = self.controller.submit(child, origin, parent_job=self.job)
         self.parents[job] = self.job
-        window.requests[job] = child
         window.show_message(f"Branching job {self.job} at step {step + 1} as job {job}")
         return job
 
@@ -582,7 +625,6 @@ class TimelineHook(QObject):
             return None
         window.clear_error()
         job = self.controller.submit(request, origin)
-        window.requests[job] = request
         window.show_message(f"Re-making {Path(path).name}: its parent to step {origin.step + 1}, then the branch")
         return job
 
@@ -629,24 +671,6 @@ class TimelineHook(QObject):
     def set_budget_mb(self, megabytes: int) -> None:
         self.store.set_budget_mb(megabytes)
         self.window.settings.set(BUDGET_KEY, int(megabytes))
-
-
-def compose_ab(a: QImage, b: QImage, width: int, height: int, fraction: float) -> QImage:
-    """`a` left of a divider at `fraction` of the width, `b` right of it, both stretched to width×height."""
-    out = QImage(width, height, QImage.Format.Format_RGB32)
-    out.fill(QColor(0, 0, 0))
-    painter = QPainter(out)
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-    target = QRectF(0, 0, width, height)
-    painter.drawImage(target, a)
-    x = round(width * min(max(fraction, 0.0), 1.0))
-    painter.setClipRect(QRectF(x, 0, width - x, height))
-    painter.drawImage(target, b)
-    painter.setClipping(False)
-    painter.setPen(QPen(QColor(255, 255, 255), 1))
-    painter.drawLine(QPointF(x, 0), QPointF(x, height))
-    painter.end()
-    return out
 
 
 def qimage_array(image: QImage, size: tuple[int, int]) -> np.ndarray:

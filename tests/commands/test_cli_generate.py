@@ -101,16 +101,20 @@ def test_malformed_model_folder_is_one_error_line(tiny_text_model, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_missing_part_and_bad_values_are_one_error_line(tiny_text_model, tmp_path):
+def test_missing_part_and_bad_values_are_one_error_line(tiny_text_model, tmp_path, capsys):
+    """In process (the subprocess test above covers the entry point's own error path)."""
     broken = tmp_path / "broken"
     shutil.copytree(tiny_text_model, broken)
     shutil.rmtree(broken / "unet")
-    done = run_cli("generate", "--model", str(broken), "--prompt", "x")
-    assert done.returncode == 2 and "unet: missing" in done.stderr and "Traceback" not in done.stderr
-    done = run_cli("generate", "--model", str(tiny_text_model), "--prompt", "x", "--steps", "0")
-    assert done.returncode == 2 and "steps: must be between 1" in done.stderr
-    done = run_cli("generate", "--model", str(tiny_text_model))
-    assert done.returncode == 2 and "--prompt: a text model needs a prompt" in done.stderr
+    cases = [
+        (["--model", str(broken), "--prompt", "x"], "unet: missing"),
+        (["--model", str(tiny_text_model), "--prompt", "x", "--steps", "0"], "steps: must be between 1"),
+        (["--model", str(tiny_text_model)], "--prompt: a text model needs a prompt"),
+    ]
+    for args, message in cases:
+        assert main(["generate", *args, "--device", "cpu", "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
 
 
 def test_generate_trajectory_writes_one_frame_per_step(tiny_text_model, tmp_path, capsys):

@@ -88,3 +88,5 @@ def test_models_list_has_a_header_the_demo_model_and_says_not_installed(capsys):
     catalogue = [line for line in lines if "hub:CompVis/" in line]
     assert catalogue and all("not installed" in line for line in catalogue)
     assert not any(" available " in line or " ? " in line for line in lines)
+    taesdxl = next(line for line in lines if line.startswith("taesdxl "))  # a component: what it attaches to
+    assert "[preview decoder for sdxl models] hub:madebyollin/taesdxl" in taesdxl and "~10 MB" in taesdxl

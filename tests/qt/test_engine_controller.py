@@ -17,12 +17,13 @@ class Recorder:
     def __init__(self, controller) -> None:
         self.events: list[tuple] = []
         self.controller = controller
-        for name in ("queued", "started", "finished", "failed", "cancelled", "progress"):
+        for name in ("queued", "started", "finished", "failed", "cancelled"):
             getattr(controller, name).connect(lambda *args, n=name: self.events.append((n, *args)))
+        controller.progress.connect(lambda p: self.events.append(("progress", p.job, p.done, p.total, p.eta)))
         controller.preview.connect(self._on_preview)
 
-    def _on_preview(self, job, image) -> None:
-        self.events.append(("preview", job, self.controller.preview_step, image.width()))
+    def _on_preview(self, frame) -> None:
+        self.events.append(("preview", frame.job, frame.step, frame.image.width(), frame))
 
     def of(self, kind: str, job: int | None = None) -> list[tuple]:
         return [e for e in self.events if e[0] == kind and (job is None or e[1] == job)]
@@ -48,6 +49,10 @@ def test_job_streams_previews_in_order_and_saves_before_finished(qtbot, loaded_c
     assert len(previews) >= 2
     assert steps == sorted(steps) and len(set(steps)) == len(steps), steps
     assert steps[-1] == 8 and previews[-1][3] == 2 * 64  # the full decode, a 2-image grid
+    final = previews[-1][4]  # the layout travels with the picture: nobody re-tiles from a copy of the request
+    assert final.final and final.count == 2 and final.layout == (1, 2) and final.cell == (64, 64)
+    assert final.size == (128, 64) and final.total == 8
+    assert all(p[4].count == 2 and p[4].size == (128, 64) and not p[4].final for p in previews[:-1])
     kinds = [e[0] for e in rec.events if e[1] == job]
     assert kinds[0] == "queued" and kinds[1] == "started" and kinds[-1] == "finished"
     assert kinds.index("preview") > kinds.index("started")
@@ -207,6 +212,8 @@ def test_progress_counts_the_samplers_real_steps(qtbot, loaded_controller):
         job = ctl.submit(request)
     progress = [(e[2], e[3]) for e in rec.of("progress", job)]
     assert progress[-1] == (7, 7) and all(done <= total for done, total in progress)
+    final = rec.of("preview", job)[-1][4]
+    assert final.final and final.step == final.total == 7  # the real count, not the 4 asked for
 
 
 def test_full_decode_on_demand_mid_job(qtbot, loaded_controller):
@@ -216,8 +223,8 @@ def test_full_decode_on_demand_mid_job(qtbot, loaded_controller):
     rec = Recorder(ctl)
     asked = []
 
-    def ask_once(job, done, total, eta):
-        if done == 2 and not asked:
+    def ask_once(progress):
+        if progress.done == 2 and not asked:
             asked.append(ctl.request_full_preview())
 
     ctl.progress.connect(ask_once)

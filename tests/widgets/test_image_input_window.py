@@ -136,7 +136,7 @@ def test_inpaint_tab_needs_a_mask_and_writes_the_composite(qtbot, picture_models
 
 
 def test_screenshot_image_to_image(qtbot, tiny_text_model):
-    """The window as a person sees it: a picture with a painted mask, repainted on the demo model when present."""
+    """The window as a person sees it: a picture with a painted, feathered mask, repainted on the demo model."""
     from ldm_studio.core.models.demo_model import demo_model_path
 
     demo = demo_model_path()
@@ -154,6 +154,7 @@ def test_screenshot_image_to_image(qtbot, tiny_text_model):
     height, width = tab.view.image.shape[:2]
     tab.brush.setValue(max(4, width // 5))
     paint(qtbot, tab.view, [(width * 0.2, height * 0.3), (width * 0.5, height * 0.35), (width * 0.8, height * 0.3)])
+    tab.feather.setValue(max(2, width // 16))  # the soft edge the engine blends with, shown as it is sent
     tab.strength.setValue(70)
     window.sampler.seed.setValue(11)
     window.sampler.batch.setValue(4)
@@ -171,7 +172,7 @@ def test_vary_runs_only_the_remaining_steps_and_reports_them(qtbot, tiny_text_mo
     (first,) = generate(qtbot, window)
     window.conditioning.image.strength.setValue(50)
     totals = []
-    window.controller.progress.connect(lambda job, done, total, eta: totals.append((done, total)))
+    window.controller.progress.connect(lambda p: totals.append((p.done, p.total)))
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         assert window.vary(first) is not None, window.last_error
     assert totals and all(total == 4 for _, total in totals) and totals[-1][0] == 4  # the ETA counts 4 of 8
@@ -185,7 +186,9 @@ def test_upscale_from_the_history_loads_a_superres_model_and_runs(qtbot, tiny_te
     window.conditioning.text.prompt.setPlainText("a red cat")
     window.sampler.steps.setValue(2)
     (first,) = generate(qtbot, window)
-    assert not window.upscale(first) and "No super-resolution model" in window.last_error
+    assert not window.upscale(first)  # none installed: the catalogue's is offered (tests/widgets/test_image_actions.py)
+    assert window.superres_offer is not None
+    window.superres_offer.reject()
     window.model_picker.opened.append(str(picture_models["superres"]))
     window.model_picker.refresh()
     with qtbot.waitSignal(window.controller.finished, timeout=JOB_TIMEOUT_MS) as blocker:

@@ -25,7 +25,7 @@ def generate_and_wait(qtbot, window) -> list[str]:
 
 def test_generate_from_window_streams_previews_saves_and_lists_in_gallery(qtbot, window):
     previews = []
-    window.controller.preview.connect(lambda job, image: previews.append(window.controller.preview_step))
+    window.controller.preview.connect(lambda frame: previews.append(frame.step))
     on_disk_at_finish = []
     window.controller.finished.connect(lambda job, files: on_disk_at_finish.extend(Path(f).exists() for f in files))
 

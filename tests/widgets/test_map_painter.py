@@ -199,7 +199,14 @@ def test_live_mode_debounces_and_cancels_the_stale_job(qtbot, semantic_model, mo
     window.sampler.steps.setValue(400)  # long enough to still run when the next stroke lands
     submits, cancels = [], []
     real_submit, real_cancel = controller.submit, controller.cancel
-    monkeypatch.setattr(controller, "submit", lambda request: submits.append(real_submit(request)) or submits[-1])
+    requests = {}
+
+    def submit(request):
+        submits.append(real_submit(request))
+        requests[submits[-1]] = request
+        return submits[-1]
+
+    monkeypatch.setattr(controller, "submit", submit)
     monkeypatch.setattr(controller, "cancel", lambda job=None: cancels.append(job) or real_cancel(job))
     tab.live_box.setChecked(True)
     canvas = tab.canvas
@@ -209,7 +216,7 @@ def test_live_mode_debounces_and_cancels_the_stale_job(qtbot, semantic_model, mo
     qtbot.waitUntil(lambda: len(submits) == 1, timeout=2000)
     qtbot.wait(400)
     assert len(submits) == 1 and cancels == []
-    request = window.requests[submits[0]]
+    request = requests[submits[0]]
     assert isinstance(request.condition, SemanticMapCondition)
     assert (request.condition.label_map == tab.document.indices).all()
     drag(qtbot, canvas, [(5, 25), (25, 25)])
@@ -270,4 +277,21 @@ def test_multi_models_show_the_painter_when_its_tab_is_picked(qtbot):
     assert area.mode == "Output" and not area.editor.isVisible()
     window.conditioning.setCurrentWidget(window.conditioning.map)
     assert area.mode == "Side by side" and area.editor.isVisible()
+    window.close()
+
+
+def test_painter_and_canvas_read_the_batch_layout_from_the_frame_in_either_order(qtbot, semantic_model):
+    """The overlay takes the first image of a batch from the frame itself, whichever slot runs first."""
+    from ldm_studio.qt.reports import make_frame
+
+    window = make_window(qtbot, semantic_model)
+    images = np.zeros((3, 16, 24, 3), dtype=np.uint8)
+    images[0, ..., 0] = 255  # the first image red, the others black
+    frame = make_frame(7, images, (48, 32), 5, 10)
+    window.map_painter._on_preview(frame)  # before the window's canvas has seen any batch
+    underlay = window.map_painter.tab.canvas.underlay
+    assert (underlay.width(), underlay.height()) == (24, 16)
+    assert underlay.pixelColor(23, 15).red() == 255
+    window._on_preview(frame)
+    assert window.canvas.cells == (2, 2) and window.canvas.sceneRect().width() == 2 * 48
     window.close()

@@ -14,7 +14,7 @@ def test_live_preview_setting_changes_the_previews_and_is_saved(qtbot, window):
     assert window.controller.preview_mode == "approx"  # the default: the best cheap preview there is
     assert window.controller.preview_source == "linear projection"  # the tiny model has no fitted decoder
     sizes = []
-    window.controller.preview.connect(lambda job, image: sizes.append(image.width()))
+    window.controller.preview.connect(lambda frame: sizes.append(frame.image.width()))
     generate_and_wait(qtbot, window)
     assert sizes and min(sizes) == 64  # the fallback is the projection upscaled to full size (smoothly)
 

@@ -156,7 +156,21 @@ def test_branch_with_nothing_changed_is_the_same_image_and_names_its_parent(qtbo
     assert np.array_equal(shown[:, 34:], pixels(changed_file)[:, 34:])
     panel.divider.setValue(100)  # all parent
     assert np.array_equal(qimage_array(window.canvas.image, (64, 64))[:, :60], pixels(parent_file)[:, :60])
+    canvas = window.canvas  # the canvas draws the divider's handle: dragging it moves the A/B slider too
+    assert canvas.ab == 1.0
+    canvas.resize(400, 400)
+    canvas.fit()
+    y = round(canvas.mapFromScene(0, 32).y())
+    start, target = QPoint(round(canvas.divider_x()) - 2, y), QPoint(round(canvas.mapFromScene(32, 32).x()), y)
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas.viewport(), target)
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=target)
+    assert abs(panel.divider.value() - 50) <= 3 and canvas.ab == panel.divider.value() / 100
+    shown = qimage_array(canvas.image, (64, 64))
+    assert np.array_equal(shown[:, :28], pixels(parent_file)[:, :28])
+    assert np.array_equal(shown[:, 36:], pixels(changed_file)[:, 36:])
     panel.compare_box.setChecked(False)
+    assert canvas.ab is None
 
     # the branch image's recipe alone re-makes it (the parent re-run to the step, no kept steps used)
     window.conditioning.text.prompt.setPlainText("something else entirely")

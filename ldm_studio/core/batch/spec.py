@@ -1,8 +1,8 @@
 """Batch specs: rows written by hand (JSON, JSONL, CSV) or a sweep, expanded into image jobs.
 
 Row fields are named like the `generate` options: prompt, negative, class, map, image, mask,
-strength, seed, steps, sampler, guidance, eta, batch, width, height (file inputs relative to
-the spec file; a picture input sets the default size). A missing field takes the spec's `defaults`,
+strength, feather, seed, steps, sampler, guidance, guidance_schedule, eta, batch, width, height (file
+inputs relative to the spec file; a picture input sets the default size). A missing field takes the spec's `defaults`,
 then the model's. A sweep (`{"sweep": {"prompt": [...], "seed": [...], ...}}`) is the
 product of its axes, like an X/Y plot; it also gets a contact sheet.
 
@@ -29,7 +29,7 @@ from ldm_studio.core.generation.image_inputs import default_size
 from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings, check_guidance_cap, random_seed
 from ldm_studio.core.models.model_folder import ModelInfo
 
-SETTING_FIELDS = ("seed", "steps", "sampler", "guidance", "eta", "batch", "width", "height")
+SETTING_FIELDS = ("seed", "steps", "sampler", "guidance", "guidance_schedule", "eta", "batch", "width", "height")
 FIELDS = (*INPUTS, *SETTING_FIELDS)  # the condition types' named inputs, then the settings
 INT_FIELDS = {"seed", "steps", "batch", "width", "height"}
 FLOAT_FIELDS = {"guidance", "eta"}
@@ -217,8 +217,10 @@ def row_request(row: Row, spec: BatchSpec, info: ModelInfo, base_seed: int) -> G
         batch_size=typed.get("batch", 1),
         width=typed.get("width", width),
         height=typed.get("height", height),
+        guidance_schedule=str(typed.get("guidance_schedule") or ""),
     )
-    check_guidance_cap(settings.guidance)
+    for guidance in settings.guidance_values():
+        check_guidance_cap(guidance)
     request = GenerationRequest(condition, settings, init)
     request.check_for(info)
     return request

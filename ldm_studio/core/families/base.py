@@ -69,6 +69,15 @@ class Conditioning:
         return self.uncond.cat(self.cond)
 
 
+def region_kwargs(cond: ConditionTensors) -> dict[str, Any]:
+    """`cross_attention_kwargs` carrying the region masks, when the conditioning has region prompts."""
+    if "region_tokens" not in cond.extra:
+        return {}
+    from ldm_studio.core.generation.regions import region_kwargs as kwargs
+
+    return kwargs(cond)
+
+
 def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     if a is None or b is None:
         return None
@@ -81,6 +90,8 @@ class LatentDiffusionModel:
     """A loaded LDM: U-Net, first-stage autoencoder, scheduler config, conditioning encoder."""
 
     family: ClassVar[str] = ""
+    # the first stage overflows in fp16 (black images): decode in fp32 or with a fp16-fix VAE (core.generation.speed)
+    upcast_vae_in_fp16: ClassVar[bool] = False
     linear_preview: LinearPreview | None = None  # the cheap preview's projection, once fitted or read
 
     def __init__(
@@ -150,6 +161,11 @@ class LatentDiffusionModel:
     def dtype(self) -> torch.dtype:
         return self.choice.dtype
 
+    @property
+    def vae_dtype(self) -> torch.dtype:
+        """The first stage's dtype: the model's, or fp32 where it is upcast (see `upcast_vae_in_fp16`)."""
+        return next(self.autoencoder.parameters()).dtype
+
     def latent_shape(self, request: GenerationRequest) -> tuple[int, int, int]:
         f = self.info.latent_factor
         return (self.info.latent_channels, request.settings.height // f, request.settings.width // f)
@@ -166,9 +182,21 @@ class LatentDiffusionModel:
         """
         return self.device.type == "cpu"
 
+    def attention_modules(self) -> list[torch.nn.Module]:
+        """The modules whose attention layers see the cross-attention context (the U-Net; a family
+        that runs a ControlNet on the same context adds it): region prompts wrap their processors."""
+        return [self.unet]
+
+    def region_context(self, text: str) -> torch.Tensor:
+        """(1, L, D) cross-attention tokens of a region's text, in the context's feature space
+        (families that take region prompts, `FamilySpec.regions`)."""
+        raise NotImplementedError(f"the {self.family!r} family takes no region prompts")
+
     def unet_kwargs(self, latents: torch.Tensor, timestep: torch.Tensor, cond: ConditionTensors) -> dict[str, Any]:
         """Keyword arguments of the U-Net call beyond sample and timestep (the family's seam)."""
-        return {} if cond.context is None else {"encoder_hidden_states": cond.context}
+        if cond.context is None:
+            return {}
+        return {"encoder_hidden_states": cond.context, **region_kwargs(cond)}
 
     @no_grad
     def predict_noise(self, latents: torch.Tensor, timestep: torch.Tensor, cond: ConditionTensors) -> torch.Tensor:
@@ -189,18 +217,18 @@ class LatentDiffusionModel:
         import torch
         from diffusers import AutoencoderKL
 
-        z = latents.to(self.dtype) / self.info.scale_factor
+        z = latents.to(self.vae_dtype) / self.info.scale_factor
         if not low_memory and self.batch_invariant and len(z) > 1:
             return torch.cat([self.decode(one) for one in latents.split(1)])
         if not low_memory:
             return (self.autoencoder.decode(z).sample.float() / 2 + 0.5).clamp(0, 1).cpu()
-        tiling = isinstance(self.autoencoder, AutoencoderKL)
+        tiling = isinstance(self.autoencoder, AutoencoderKL) and not self.autoencoder.use_tiling
         if tiling:
             self.autoencoder.enable_tiling()
         try:
             parts = [self.autoencoder.decode(one).sample.float().cpu() for one in z.split(1)]
         finally:
-            if tiling:
+            if tiling:  # only what this retry switched on (a --vae-tiling model keeps its tiling)
                 self.autoencoder.disable_tiling()
         return (torch.cat(parts) / 2 + 0.5).clamp(0, 1)
 
@@ -212,14 +240,14 @@ class LatentDiffusionModel:
             return images
         from ldm_studio.core.generation.img2img import composite
 
-        return composite(images, init.image, init.mask)
+        return composite(images, init.image, init.mask, init.feather)
 
     @no_grad
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] → latents as the U-Net sees them (KL: posterior mean × scale)."""
         from diffusers import AutoencoderKL
 
-        x = images.to(self.device, self.dtype)
+        x = images.to(self.device, self.vae_dtype)
         if isinstance(self.autoencoder, AutoencoderKL):
             z = self.autoencoder.encode(x).latent_dist.mean
         else:
@@ -243,13 +271,33 @@ def load_scheduler_config(info: ModelInfo) -> dict[str, Any]:
     return read_json(info.path / "scheduler" / "scheduler_config.json")
 
 
+WEIGHT_VARIANTS = ("fp16", "bf16")
+
+
+def weights_variant(folder: Path) -> str | None:
+    """The variant a component folder holds only (a hub download on a GPU fetches `*.fp16.safetensors`),
+    or None when plain weights are there."""
+    names = [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    weights = [n for n in names if n.endswith((".safetensors", ".bin")) or ".safetensors.index" in n]
+    if not weights or any(n.count(".") == 1 or n.endswith(".safetensors.index.json") for n in weights):
+        return None
+    for variant in WEIGHT_VARIANTS:
+        if any(f".{variant}." in n for n in weights):
+            return variant
+    return None
+
+
 def load_component(cls: Any, folder: Path, choice: DeviceChoice, **kwargs: Any) -> Any:
     """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder.
 
-    A folder with one safetensors file whose keys are the module's is read directly (`fast_load`:
-    the same tensors without from_pretrained's fixed cost)."""
+    A folder holding only a variant's weights (`*.fp16.safetensors`) loads that variant. A folder
+    with one safetensors file whose keys are the module's is read directly (`fast_load`: the same
+    tensors without from_pretrained's fixed cost)."""
     from ldm_studio.core.families.fast_load import load_direct
 
+    variant = weights_variant(folder)
+    if variant is not None:
+        kwargs.setdefault("variant", variant)
     try:
         model = None if kwargs else load_direct(cls, folder, choice.dtype)
     except Exception:  # a folder it cannot read: from_pretrained reads it again and says why

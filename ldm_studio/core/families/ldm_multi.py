@@ -117,6 +117,9 @@ class MultiConditionModel(LatentDiffusionModel):
         """(1, L, D) LDMBert tokens of `text` ("" is the null input); recent ones are kept."""
         return self.prompts.embed(text)
 
+    def region_context(self, text: str) -> torch.Tensor:
+        return self.embed_text(text)
+
     @no_grad
     def embed_classes(self, class_ids: list[int]) -> torch.Tensor:
         """(B, 1, D) class tokens; the null class is the "no class" input."""
@@ -141,6 +144,10 @@ class MultiConditionModel(LatentDiffusionModel):
     # --- condition → tensors ---------------------------------------------------------------------
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        from ldm_studio.core.generation.regions import plain_or_regions  # torch: imported where models run
+
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         combined = as_combined(condition)
         s = request.settings
         text = combined.text.prompt if combined.text is not None else ""
@@ -215,5 +222,6 @@ SPEC = register(
         components=("unet", "scheduler", "bert", "tokenizer", "cond_stage"),
         defaults=Defaults(sampler="ddim", steps=30, guidance=2.0, eta=0.0),
         uses_map=True,
+        regions=True,
     )
 )

@@ -62,7 +62,14 @@ class TextToImageModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return TextCondition("")
 
+    def region_context(self, text: str) -> torch.Tensor:
+        return self.embed(text)
+
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        from ldm_studio.core.generation.regions import plain_or_regions  # torch: imported where models run
+
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         assert isinstance(condition, TextCondition)
         cond = ConditionTensors(context=self.embed(condition.prompt).expand(batch_size, -1, -1))
         uncond = None
@@ -100,6 +107,7 @@ SPEC = register(
         conditions=(TextCondition,),
         components=("unet", "scheduler", "bert", "tokenizer"),
         defaults=Defaults(sampler="ddim", steps=50, guidance=5.0, eta=0.0),
+        regions=True,
         diffusers=(DiffusersLayout("LDMTextToImagePipeline", Defaults("ddim", 50, 5.0, 0.0)),),
         converter=ConverterHook(
             cond_stages=(("ldm.modules.encoders.modules.BERTEmbedder", "crossattn"),),

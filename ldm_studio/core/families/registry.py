@@ -91,6 +91,9 @@ class FamilySpec:
     diffusers: tuple[DiffusersLayout, ...] = ()
     converter: ConverterHook | None = None
     uses_map: bool = False  # the window offers the map painter
+    # a prompt per painted region (`region_types.RegionalCondition`): the model's `region_context`
+    # embeds a region's text in its cross-attention context, and `map` + `regions` are inputs
+    regions: bool = False
 
     @property
     def is_combined(self) -> bool:
@@ -108,9 +111,15 @@ class FamilySpec:
         names: dict[str, None] = {}
         for kind in self.input_types:
             names.update((spec.name, None) for spec in kind.inputs)
+        if self.regions:
+            names.update({"map": None, "regions": None})
         return tuple(names)
 
     def accepts(self, condition: object) -> bool:
+        from ldm_studio.core.generation.region_types import RegionalCondition
+
+        if isinstance(condition, RegionalCondition):
+            return self.regions and isinstance(condition.base, self.conditions)
         return isinstance(condition, self.conditions)
 
     def condition_from_inputs(self, info: ModelInfo, values: Mapping[str, Any], prefix: str = "") -> ConditionType:
@@ -119,6 +128,12 @@ class FamilySpec:
         for name, value in values.items():
             if name not in allowed and _given(value, name):
                 raise RequestError(prefix + name, f"does not apply to a {self.name!r} model")
+        if self.regions:
+            from ldm_studio.core.generation.region_types import regional_from_inputs
+
+            regional = regional_from_inputs(self, info, values, prefix)
+            if regional is not None:
+                return regional
         condition = self.builder.from_inputs(info, values, prefix)
         if condition is None:
             first = self.builder.inputs[0].name if self.builder.inputs else "input"

@@ -26,6 +26,8 @@ from ldm_studio.core.generation.requests import Condition, GenerationRequest, Te
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
 
 if TYPE_CHECKING:
+    import torch
+
     from ldm_studio.core.generation.device import DeviceChoice
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=25, guidance=7.5, eta=0.0)
@@ -73,7 +75,14 @@ class StableDiffusionModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return TextCondition("")
 
+    def region_context(self, text: str) -> torch.Tensor:
+        return self.text.embed(text)
+
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        from ldm_studio.core.generation.regions import plain_or_regions  # torch: imported where models run
+
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         assert isinstance(condition, TextCondition)
         texts = [condition.prompt, condition.negative] if guided else [condition.prompt]
         count, chunks = chunk_count([self.text], texts)
@@ -94,6 +103,7 @@ SPEC = register(
         conditions=(TextCondition,),
         components=("unet", "scheduler", "text_encoder", "tokenizer"),
         defaults=DEFAULTS,
+        regions=True,
         diffusers=(DiffusersLayout("StableDiffusionPipeline", DEFAULTS, refine=few_step_defaults),),
     )
 )

@@ -20,6 +20,7 @@ from ldm_studio.core.families.base import (
     load_autoencoder,
     load_component,
     load_scheduler_config,
+    region_kwargs,
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
@@ -47,6 +48,7 @@ def zero_empty_negative(info: ModelInfo) -> bool:
 
 class StableDiffusionXLModel(LatentDiffusionModel):
     family = "sdxl"
+    upcast_vae_in_fp16 = True  # its VAE overflows in fp16 (config: force_upcast); diffusers upcasts it too
 
     def __init__(self, *args, text: ClipTextEncoder, text_2: ClipTextEncoder, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -74,6 +76,14 @@ class StableDiffusionXLModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return TextCondition("")
 
+    def region_context(self, text: str) -> torch.Tensor:
+        """Both encoders' tokens side by side, as the prompt's context."""
+        import torch
+
+        count, chunks = chunk_count([self.text, self.text_2], [text])
+        first = self.text.encode_chunks(chunks[0, text], count).context
+        return torch.cat([first, self.text_2.encode_chunks(chunks[1, text], count).context], dim=-1)
+
     def time_ids(self, request: GenerationRequest) -> torch.Tensor:
         """(1, 6): original size, crop top-left (0, 0) and target size, all the requested size."""
         import torch
@@ -84,6 +94,10 @@ class StableDiffusionXLModel(LatentDiffusionModel):
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
         import torch
 
+        from ldm_studio.core.generation.regions import plain_or_regions
+
+        if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
+            return regional
         assert isinstance(condition, TextCondition)
         encoders = [self.text, self.text_2]
         zero_negative = guided and self.zero_empty_negative and condition.negative == ""
@@ -121,6 +135,7 @@ class StableDiffusionXLModel(LatentDiffusionModel):
         return {
             "encoder_hidden_states": cond.context,
             "added_cond_kwargs": {"text_embeds": cond.extra["text_embeds"], "time_ids": cond.extra["time_ids"]},
+            **region_kwargs(cond),
         }
 
 
@@ -133,6 +148,7 @@ SPEC = register(
         conditions=(TextCondition,),
         components=("unet", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
         defaults=DEFAULTS,
+        regions=True,
         diffusers=(DiffusersLayout("StableDiffusionXLPipeline", DEFAULTS, refine=few_step_defaults),),
     )
 )

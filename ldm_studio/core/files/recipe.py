@@ -93,8 +93,12 @@ def format_a1111(recipe: dict[str, Any]) -> str:
     }
     if s.get("eta"):
         fields["Eta"] = _number(s["eta"])
+    if s.get("guidance_schedule"):  # ours: A1111 has one CFG scale (it reads back here)
+        fields["CFG schedule"] = s["guidance_schedule"]
     if recipe.get("init"):
         fields["Denoising strength"] = _number(recipe["init"]["strength"])
+        if recipe["init"].get("feather"):
+            fields["Mask blur"] = str(recipe["init"]["feather"])  # A1111's name for the soft mask edge
     fields.update(text.fields)
     lines = [prompt]
     if negative:
@@ -261,6 +265,7 @@ def recipe_from_a1111(text: str) -> RestoredRecipe:
         "CFG scale": ("guidance", float),
         "Seed": ("seed", int),
         "Eta": ("eta", float),
+        "CFG schedule": ("guidance_schedule", str),
     }
     for key, (name, convert) in converters.items():
         if key in fields:
@@ -301,7 +306,10 @@ def recipe_from_a1111(text: str) -> RestoredRecipe:
         for label, value in (("prompt", prompt), ("negative prompt", negative)):
             if len(value) > MAX_PROMPT_CHARS:
                 not_restored.append(f"the {label} after its first {MAX_PROMPT_CHARS} of {len(value)} characters")
-        condition = TextCondition(prompt[:MAX_PROMPT_CHARS], negative[:MAX_PROMPT_CHARS])
+        try:
+            condition = TextCondition(prompt[:MAX_PROMPT_CHARS], negative[:MAX_PROMPT_CHARS])
+        except LdmStudioError as exc:  # a schedule form LDM Studio does not run (A1111's alternation)
+            not_restored.append(f"the prompts ({exc})")
     model_name = fields.pop("Model", None)
     model_hash = fields.pop("Model hash", None)
     not_restored.extend(f"{key}: {value}" for key, value in fields.items())

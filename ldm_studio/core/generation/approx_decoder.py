@@ -39,6 +39,7 @@ from ldm_studio.core.generation.previews import (
 
 if TYPE_CHECKING:
     from ldm_studio.core.families.base import LatentDiffusionModel
+    from ldm_studio.core.generation.taesd import TaesdPreview
 
 DECODER_FILE = "preview_decoder.safetensors"
 WIDTH = 32  # feature channels: ~23k parameters, ~45 KB as float16
@@ -313,25 +314,31 @@ def approx_preview(
     return upscaled_linear(projection or linear_preview_for(model), x0, model.info.latent_factor)
 
 
-def preview_source(model: LatentDiffusionModel) -> str:
-    """Which cheap preview `approx_preview` uses for `model`, in words (the window says it)."""
+def preview_source(model: LatentDiffusionModel, tiny: TaesdPreview | None = None, mode: str = "approx") -> str:
+    """Which preview `mode` (PREVIEW_MODES; the default "approx") shows for `model`, in words (the window says it)."""
+    if mode in ("linear", "full"):
+        return {"linear": "linear projection", "full": f"full decode every {FULL_EVERY} steps"}[mode]
+    if tiny is not None:
+        return tiny.label
     return "approximate decoder" if approx_decoder_for(model) is not None else "linear projection"
 
 
 PREVIEW_MODES: dict[str, str] = {
-    "approx": "Approximate decoder (else linear)",
+    "approx": "Best cheap preview (TAESD, else approximate decoder, else linear)",
+    "taesd": "TAESD tiny autoencoder (when installed; else as above)",
     "linear": "Linear projection",
     "full": "Full decode every 5 steps",
 }
 FULL_EVERY = 5
 
 
-def policy_for(mode: str, projection: LinearPreview | None = None):
-    """The PreviewPolicy of a window setting (PREVIEW_MODES); an unknown mode is the default, approx."""
+def policy_for(mode: str, projection: LinearPreview | None = None, tiny: TaesdPreview | None = None):
+    """The PreviewPolicy of a window setting (PREVIEW_MODES); an unknown mode is the default, approx.
+    `tiny`: the model's installed TAESD, which "approx" and "taesd" render through."""
     from ldm_studio.core.generation.previews import PreviewPolicy
 
     if mode == "linear":
         return PreviewPolicy("cheap", projection=projection)
     if mode == "full":
         return PreviewPolicy("full", every=FULL_EVERY)
-    return PreviewPolicy("approx", projection=projection)
+    return PreviewPolicy("taesd" if mode == "taesd" else "approx", projection=projection, tiny=tiny)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ldm_studio.core.errors import RequestError
+from ldm_studio.core.generation.schedules import parse_prompt, prompt_a1111
 
 if TYPE_CHECKING:
     from ldm_studio.core.models.model_folder import ModelInfo
@@ -108,6 +109,20 @@ class ConditionType:
         """The single conditions this one consists of (itself, unless combined)."""
         return (self,)
 
+    # --- schedules (a prompt that changes during sampling, see `schedules`) -------------------------
+
+    def switch_steps(self, steps: int) -> list[int]:
+        """Loop indices (0 < i < steps) where this condition changes during a `steps`-step run."""
+        return []
+
+    def at_step(self, index: int, steps: int) -> ConditionType:
+        """The plain condition in force at loop index `index` (itself when nothing is scheduled)."""
+        return self
+
+    def schedule_hints(self, steps: int) -> list[str]:
+        """One line per scheduled input, for people (`prompt: steps 1-12: a forest · 13-30: …`)."""
+        return [hint for part in self.parts() if part is not self for hint in part.schedule_hints(steps)]
+
     def output_size(self, info: ModelInfo) -> tuple[int, int] | None:
         """The (width, height) this condition fixes for the output (an image to upscale), else None."""
         return None
@@ -151,6 +166,21 @@ class TextCondition(ConditionType):
             length = len(getattr(self, name))
             if length > MAX_PROMPT_CHARS:
                 raise RequestError(name, f"is {length} characters long; the limit is {MAX_PROMPT_CHARS}")
+            parse_prompt(getattr(self, name), name)  # a schedule it cannot run fails here, naming the field
+
+    def switch_steps(self, steps: int) -> list[int]:
+        points = set(parse_prompt(self.prompt, "prompt").switch_steps(steps))
+        return sorted(points | set(parse_prompt(self.negative, "negative").switch_steps(steps)))
+
+    def schedule_hints(self, steps: int) -> list[str]:
+        hints = [(name, parse_prompt(getattr(self, name), name).hint(steps)) for name in ("prompt", "negative")]
+        return [f"{name}: {hint}" for name, hint in hints if hint]
+
+    def at_step(self, index: int, steps: int) -> TextCondition:
+        prompt, negative = parse_prompt(self.prompt, "prompt"), parse_prompt(self.negative, "negative")
+        if not (prompt.is_scheduled or negative.is_scheduled):
+            return self
+        return TextCondition(prompt.at(index, steps), negative.at(index, steps))
 
     @classmethod
     def required_message(cls) -> str:
@@ -171,7 +201,8 @@ class TextCondition(ConditionType):
 
     @classmethod
     def a1111(cls, data: Mapping[str, Any]) -> A1111Text:
-        return A1111Text(str(data["prompt"]), str(data.get("negative", "")))
+        """Prompt switches (`a [0.4] b`) are written as A1111's prompt editing (`[a:b:0.4]`)."""
+        return A1111Text(prompt_a1111(str(data["prompt"])), prompt_a1111(str(data.get("negative", ""))))
 
     def file_label(self) -> str:
         return self.prompt
@@ -472,6 +503,14 @@ class CombinedCondition(ConditionType):
     def for_image(self, index: int) -> CombinedCondition:
         return CombinedCondition.of([part.for_image(index) for part in self.parts()])
 
+    def switch_steps(self, steps: int) -> list[int]:
+        return sorted({i for part in self.parts() for i in part.switch_steps(steps)})
+
+    def at_step(self, index: int, steps: int) -> CombinedCondition:
+        if not self.switch_steps(steps):
+            return self
+        return CombinedCondition.of([part.at_step(index, steps) for part in self.parts()])
+
     def check_for(self, info: ModelInfo, batch_size: int) -> None:
         for part in self.parts():
             part.check_for(info, batch_size)
@@ -510,3 +549,4 @@ def condition_a1111(data: Mapping[str, Any]) -> A1111Text:
 # The picture inputs (image-to-image start, super-resolution and inpainting conditions) register
 # their named inputs and kinds too; imported last, as they build on the classes above.
 from ldm_studio.core.generation import image_inputs as _image_inputs  # noqa: E402, F401
+from ldm_studio.core.generation import region_types as _region_types  # noqa: E402, F401  (a prompt per painted region)

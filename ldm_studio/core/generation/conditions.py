@@ -50,14 +50,15 @@ def condition_from_values(info: ModelInfo, values: Mapping[str, Any], option_pre
 
 
 def init_from_values(info: ModelInfo, values: Mapping[str, Any], option_prefix: str = "") -> InitImage | None:
-    """The image-to-image start from the named inputs `image`, `mask`, `strength` (None without an image).
+    """The image-to-image start from the named inputs `image`, `mask`, `strength`, `feather` (None without an image).
 
-    For a family whose condition is the picture, only a stray `strength` is refused here.
+    For a family whose condition is the picture, only a stray `strength` or `feather` is refused here.
     """
     spec = _family(info)
     if "image" in spec.input_names:
-        if values.get("strength") is not None:
-            raise RequestError(option_prefix + "strength", f"does not apply to a {spec.name!r} model")
+        for name in ("strength", "feather"):
+            if values.get(name) is not None:
+                raise RequestError(option_prefix + name, f"does not apply to a {spec.name!r} model")
         return None
     return InitImage.from_inputs(values, option_prefix)
 

@@ -8,6 +8,7 @@ its own, so load → first image measured slower with it (demo model 1.17×, rea
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,10 +27,12 @@ from ldm_studio.core.generation.previews import PreviewPolicy, to_uint8
 from ldm_studio.core.generation.requests import GenerationRequest, SamplerSettings
 from ldm_studio.core.generation.resume import ResumePoint
 from ldm_studio.core.generation.sampling import Denoising, StepEvent
+from ldm_studio.core.generation.speed import SpeedOptions, apply_speed_options
 from ldm_studio.core.generation.threads import ThreadPlan, plan_threads
 from ldm_studio.core.models.model_folder import read_model_info
 
 StepFn = Callable[[StepEvent], None]
+log = logging.getLogger(__name__)
 
 
 def load_model(path: str | Path, choice: DeviceChoice, progress: ProgressFn | None = None) -> LatentDiffusionModel:
@@ -55,10 +58,14 @@ class GenerationResult:
 class Engine:
     """One loaded model on one device; `generate` runs a request to finished images."""
 
-    def __init__(self, choice: DeviceChoice | None = None, threads: ThreadPlan | None = None) -> None:
+    def __init__(
+        self, choice: DeviceChoice | None = None, threads: ThreadPlan | None = None, speed: SpeedOptions | None = None
+    ) -> None:
         self.choice = choice or choose_device()
         self.threads = threads or plan_threads()  # headless unless the window says otherwise
+        self.speed = speed or SpeedOptions()
         self.model: LatentDiffusionModel | None = None
+        self.load_notes: list[str] = []  # what the speed options applied to the loaded model, one line each
         self._prepared_thread: int | None = None
 
     def prepare_thread(self) -> None:
@@ -76,10 +83,17 @@ class Engine:
         self.prepare_thread()
         self.model = None  # free the old model before loading the next
         model = load_model(path, self.choice, progress)
+        self.load_notes = apply_speed_options(model, self.speed)
+        for note in self.load_notes:
+            log.info("%s: %s", model.info.name, note)
         if warm_up:
             warm_up_model(model)
         self.model = model
         return model
+
+    def set_speed(self, options: SpeedOptions) -> None:
+        """Use `options` from the next load on (compiling and offloading are done when a model loads)."""
+        self.speed = options
 
     def generate(
         self,

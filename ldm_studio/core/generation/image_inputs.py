@@ -2,8 +2,10 @@
 
 - `read_image` / `read_mask`: the one limited reader (PIL, refusing decompression bombs and
   huge images before decoding them); every problem is one line naming the file.
-- `InitImage`: the image-to-image start of any family (image, `strength` 0–1, optional mask),
-  carried by the request beside its condition.
+- `InitImage`: the image-to-image start of any family (image, `strength` 0–1, optional mask
+  and its `feather` radius), carried by the request beside its condition.
+- `feathered`: the painted (hard) mask blurred by the feather radius, the soft mask masked
+  image-to-image blends with (see `img2img`).
 - `SuperResCondition` (`superres` family) and `InpaintCondition` (`inpaint` family): for those
   models the same named inputs `image`/`mask` are the condition itself.
 
@@ -45,8 +47,12 @@ MASK_INPUT = InputSpec("mask", "mask picture: white (>= 0.5) where the image is 
 STRENGTH_INPUT = InputSpec(
     "strength", "image-to-image strength 0..1 (0 = the input back, 1 = plain generation; default 0.75)", {"type": float}
 )
-INIT_INPUTS = ("image", "mask", "strength")
+FEATHER_INPUT = InputSpec(
+    "feather", "soft mask edge: the mask is blurred by this many pixels (default 0, a hard edge)", {"type": int}
+)
+INIT_INPUTS = ("image", "mask", "strength", "feather")
 DEFAULT_STRENGTH = 0.75
+MAX_FEATHER = 128  # px: beyond any useful soft edge (A1111 stops at 64), small enough to blur at once
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -85,6 +91,31 @@ def binary_mask(values: np.ndarray) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.integer):
         return arr.astype(np.float32) / 255.0 >= 0.5
     return arr.astype(np.float32) >= 0.5
+
+
+def feathered(mask: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) bool → (H, W) float32 in [0, 1]: the mask blurred by a Gaussian reaching `radius` pixels.
+
+    The kernel is truncated at `radius` (sigma = radius / 2, taps -radius..radius, separable, the
+    edge repeated), so pixels farther than `radius` from every masked pixel stay exactly 0 (the
+    input's own pixels come back there) and the blur never reaches past the soft edge a person
+    sees. `radius` 0 is the hard mask as 0/1.
+    """
+    soft = np.asarray(mask, dtype=np.float32)
+    r = int(radius)
+    if r <= 0 or soft.size == 0:
+        return soft.copy()
+    taps = np.arange(-r, r + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (taps / (r / 2)) ** 2)
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    for axis in (0, 1):
+        padded = np.pad(soft, [(r, r) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        length = soft.shape[axis]
+        out = np.zeros_like(soft)
+        for i, weight in enumerate(kernel):
+            out += weight * (padded[i : i + length] if axis == 0 else padded[:, i : i + length])
+        soft = out
+    return np.clip(soft, 0.0, 1.0)
 
 
 def pixels_sha256(image: np.ndarray) -> str:
@@ -176,7 +207,9 @@ class InitImage:
 
     `strength` picks the starting step as diffusers' img2img pipelines do (1 = plain
     generation, 0 = the input's reconstruction). With a `mask`, only its white part is
-    repainted; the written image keeps the other pixels exactly.
+    repainted; the written image keeps the other pixels exactly. `feather` (pixels) softens the
+    mask's edge: the mask is kept as painted (hard, as recipes embed it) and blurred by
+    `feathered` where the loop and the composite use it.
     """
 
     image: np.ndarray = field(repr=False)  # (H, W, 3) uint8
@@ -184,11 +217,18 @@ class InitImage:
     mask: np.ndarray | None = field(default=None, repr=False)  # (H, W) bool, True = repaint
     original_size: tuple[int, int] | None = None  # (width, height) when `image` is a recipe's downscaled copy
     sha256: str | None = None  # of the original's pixels (kept from a recipe)
+    feather: int = 0  # soft-edge radius of the mask in pixels of `image` (0: a hard edge)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", _check_image("image", self.image))
         if self.mask is not None:
             object.__setattr__(self, "mask", _check_mask("mask", self.mask))
+        feather = self.feather
+        if isinstance(feather, bool) or not isinstance(feather, (int, np.integer)):
+            raise RequestError("feather", f"must be a whole number of pixels, got {feather!r}")
+        if not 0 <= feather <= MAX_FEATHER:
+            raise RequestError("feather", f"must be between 0 and {MAX_FEATHER} pixels, got {feather}")
+        object.__setattr__(self, "feather", int(feather))
         value = self.strength
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise RequestError("strength", f"must be a number, got {value!r}")
@@ -201,6 +241,7 @@ class InitImage:
             return NotImplemented
         return (
             self.strength == other.strength
+            and self.feather == other.feather
             and _arrays_equal(self.image, other.image)
             and _arrays_equal(self.mask, other.mask)
         )
@@ -214,13 +255,20 @@ class InitImage:
 
     @classmethod
     def from_inputs(cls, values: Mapping[str, Any], prefix: str = "") -> InitImage | None:
-        """From the named inputs `image`, `mask`, `strength`; None without an image."""
-        image, mask, strength = (values.get(name) for name in INIT_INPUTS)
+        """From the named inputs `image`, `mask`, `strength`, `feather`; None without an image."""
+        image, mask, strength, feather = (values.get(name) for name in INIT_INPUTS)
         if image is None:
-            for name, value in (("mask", mask), ("strength", strength)):
+            for name, value in (("mask", mask), ("strength", strength), ("feather", feather)):
                 if value is not None:
                     raise RequestError(prefix + name, f"applies only with an {prefix}image")
             return None
+        if feather is not None and mask is None:
+            raise RequestError(prefix + "feather", f"applies only with a {prefix}mask")
+        if isinstance(feather, str):
+            try:
+                feather = int(feather.strip())
+            except ValueError:
+                raise RequestError(prefix + "feather", f"{feather!r} is not a whole number of pixels") from None
         if strength is None:
             strength = DEFAULT_STRENGTH
         elif isinstance(strength, str):
@@ -233,6 +281,7 @@ class InitImage:
                 read_image(image) if isinstance(image, (str, Path)) else image,
                 strength,
                 None if mask is None else read_mask(mask) if isinstance(mask, (str, Path)) else mask,
+                feather=0 if feather is None else feather,
             )
         except RequestError as exc:
             raise RequestError(prefix + exc.field, exc.problem) from None
@@ -243,6 +292,8 @@ class InitImage:
             data["image"].update(width=self.original_size[0], height=self.original_size[1], sha256=self.sha256)
         if self.mask is not None:
             data["mask"] = mask_to_json(self.mask)
+            if self.feather:
+                data["feather"] = self.feather
         return data
 
     @classmethod
@@ -257,6 +308,7 @@ class InitImage:
             mask_from_json(data["mask"]) if data.get("mask") else None,
             size if downscaled else None,
             str(image_data.get("sha256")) if downscaled else None,
+            int(data.get("feather", 0)),
         )
 
 
@@ -404,3 +456,4 @@ class InpaintCondition(ConditionType):
 
 
 INPUTS.setdefault(STRENGTH_INPUT.name, STRENGTH_INPUT)
+INPUTS.setdefault(FEATHER_INPUT.name, FEATHER_INPUT)

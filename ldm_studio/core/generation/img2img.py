@@ -11,6 +11,20 @@ The arithmetic is diffusers' img2img/inpaint pipelines' on the model's own first
   to the next step (the last step: the input's latents), the mask shrunk to latent size by
   nearest neighbour; the written picture is then the composite, so unmasked pixels are the
   input's exactly.
+
+A feathered mask (`InitImage.feather` > 0) is soft: the painted mask, resized to the output by
+nearest neighbour, is blurred by `image_inputs.feathered` (radius scaled to the output) into
+weights m in [0, 1]. Both blends stay the same linear formulas with those weights:
+
+- in the loop, m is shrunk to the latent by area averaging (a latent cell half inside the soft
+  edge is half repainted), and after every step latents = (1 − m)·known_t + m·latents, where
+  known_t is the input's latents noised to the same next step with the same noise: both terms
+  sit at one noise level, so their mix does too;
+- the written picture is alpha-blended, (1 − m)·input + m·sample per pixel: where m is 0
+  (farther than the radius from anything painted) the input's pixels come back exactly, where m
+  is 1 the sample's, and the edge fades between them instead of showing a seam.
+
+Without feather both use the hard 0/1 mask exactly as before.
 """
 
 from __future__ import annotations
@@ -75,12 +89,24 @@ def mask_tensor(mask: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(mask, dtype=np.float32))[None, None]
 
 
-def composite(sample: torch.Tensor, image: np.ndarray, mask: np.ndarray) -> torch.Tensor:
-    """(1 − mask)·image + mask·sample in [0, 1] (B, 3, H, W): where the mask is 0 the input's
-    pixels come back exactly (p/255 · 255 rounds to p when written)."""
+def pixel_mask(mask: np.ndarray, width: int, height: int, feather: int = 0) -> torch.Tensor:
+    """The mask at the output size as (1, 1, H, W) float32 weights: 0/1, or soft with `feather`
+    (given in pixels of `mask`, scaled to the output's)."""
+    hard = resized_mask(mask, width, height)
+    if feather <= 0:
+        return mask_tensor(hard)
+    from ldm_studio.core.generation.image_inputs import feathered
+
+    radius = max(1, round(feather * width / mask.shape[1]))
+    return torch.from_numpy(feathered(hard, radius))[None, None]
+
+
+def composite(sample: torch.Tensor, image: np.ndarray, mask: np.ndarray, feather: int = 0) -> torch.Tensor:
+    """(1 − m)·image + m·sample in [0, 1] (B, 3, H, W), m the (soft, with `feather`) mask: where m
+    is 0 the input's pixels come back exactly (p/255 · 255 rounds to p when written)."""
     height, width = sample.shape[-2:]
     pixels = image_tensor(resized_pixels(image, width, height))
-    m = mask_tensor(resized_mask(mask, width, height))
+    m = pixel_mask(mask, width, height, feather)
     return (1 - m) * pixels + m * sample
 
 
@@ -117,8 +143,9 @@ def start(model: LatentDiffusionModel, scheduler, request: GenerationRequest, no
     init_latents = encoded.expand(len(noise), -1, -1, -1)
     mask = None
     if init.mask is not None:
-        full = mask_tensor(resized_mask(init.mask, s.width, s.height))
-        mask = F.interpolate(full, size=noise.shape[-2:], mode="nearest").to(noise.device, noise.dtype)
+        full = pixel_mask(init.mask, s.width, s.height, init.feather)
+        shrink = "area" if init.feather > 0 else "nearest"  # a soft edge keeps its partial weights
+        mask = F.interpolate(full, size=noise.shape[-2:], mode=shrink).to(noise.device, noise.dtype)
         mask = mask.expand(len(noise), -1, -1, -1)
     if init.strength >= 1.0:
         return Start(noise * scheduler.init_noise_sigma, timesteps, init_latents, mask, noise)

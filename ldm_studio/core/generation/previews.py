@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -30,9 +31,12 @@ from ldm_studio.core.files.store import user_cache_dir
 
 if TYPE_CHECKING:
     from ldm_studio.core.families.base import LatentDiffusionModel
+    from ldm_studio.core.generation.taesd import TaesdPreview
 
 PREVIEW_FILE = "preview_projection.json"
-PreviewKind = Literal["none", "cheap", "approx", "full"]  # approx: generation.approx_decoder, else smooth linear
+# approx: the best cheap preview there is (TAESD when installed, else generation.approx_decoder, else smooth
+# linear); taesd: TAESD (generation.taesd) when the policy has one, else as approx
+PreviewKind = Literal["none", "cheap", "approx", "taesd", "full"]
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,15 @@ class PreviewPolicy:
     kind: PreviewKind = "cheap"
     every: int = 1
     projection: LinearPreview | ChannelPreview | None = None
+    tiny: TaesdPreview | None = None  # an installed TAESD of the model's family (generation.taesd)
     _pending: list[_PendingCopy] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def source(self) -> str:
+        """What this policy renders, in words (the window's load message says it)."""
+        if self.kind in ("approx", "taesd") and self.tiny is not None:
+            return self.tiny.label
+        return {"none": "none", "cheap": "linear projection", "full": "full decode"}.get(self.kind, "approximate")
 
     def render(self, model: LatentDiffusionModel, x0: torch.Tensor, index: int, total: int) -> np.ndarray | None:
         due = not ((index + 1) % max(self.every, 1) and index != total - 1)
@@ -300,16 +312,24 @@ class PreviewPolicy:
             return None
         if self.kind == "full":
             return decode_preview(model, x0)
-        if self.kind == "approx":
+        if self.kind in ("approx", "taesd") and self.tiny is not None:
+            return self._on_host(self.tiny.project_on_device, x0, due)
+        if self.kind in ("approx", "taesd"):
             from ldm_studio.core.generation.approx_decoder import approx_preview
 
             return approx_preview(model, x0, self.projection)
         if self.projection is None:
             self.projection = linear_preview_for(model)
+        return self._on_host(self.projection.project_on_device, x0, due)
+
+    def _on_host(
+        self, render: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, due: bool
+    ) -> np.ndarray | None:
+        """A preview computed where x0 is; on CUDA copied without blocking (handed out once landed)."""
         if x0.device.type != "cuda":
-            return self.projection.project(x0).numpy() if due else None
+            return render(x0).cpu().numpy() if due else None
         if due:
-            self._pending.append(_PendingCopy(self.projection.project_on_device(x0)))
+            self._pending.append(_PendingCopy(render(x0)))
         return self._latest_landed()
 
     def _latest_landed(self) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from ldm_studio.core.generation.condition_types import (
 )
 from ldm_studio.core.generation.image_inputs import InitImage
 from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
+from ldm_studio.core.generation.schedules import parse_guidance
 
 if TYPE_CHECKING:
     from ldm_studio.core.models.model_folder import ModelInfo
@@ -55,6 +56,8 @@ class SamplerSettings:
     batch_size: int = 1
     width: int = 256
     height: int = 256
+    # guidance that changes during the run, `7.5 [0.5] 3` (see `schedules`); "" keeps `guidance` throughout
+    guidance_schedule: str = ""
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
@@ -66,6 +69,22 @@ class SamplerSettings:
         _check_int("height", self.height, low=1, high=16_384)
         _check_float("guidance", self.guidance, low=0.0)
         _check_float("eta", self.eta, low=0.0)
+        if not isinstance(self.guidance_schedule, str):
+            raise RequestError("guidance_schedule", f"must be text, got {type(self.guidance_schedule).__name__}")
+        if self.guidance_schedule.strip():
+            parse_guidance(self.guidance_schedule)
+
+    def guidance_at(self, index: int, steps: int) -> float:
+        """The guidance scale at loop index `index` of a `steps`-step run (the schedule's, else `guidance`)."""
+        if not self.guidance_schedule.strip():
+            return self.guidance
+        return parse_guidance(self.guidance_schedule).at(index, steps)
+
+    def guidance_values(self) -> tuple[float, ...]:
+        """Every guidance scale the run may use."""
+        if not self.guidance_schedule.strip():
+            return (self.guidance,)
+        return parse_guidance(self.guidance_schedule).values
 
 
 @dataclass(frozen=True)

@@ -109,11 +109,31 @@ class ResumePoint:
     latents: torch.Tensor
     scheduler: dict[str, Any] | None = None
     generators: tuple[torch.Tensor, ...] | None = None
+    # the parent run's sampler and loop timesteps: a branch with another sampler continues these
+    # timesteps with it (`sampler_switch`); None when unknown (then the sampler must stay)
+    sampler: str | None = None
+    timesteps: torch.Tensor | None = None
+
+    def switches_to(self, sampler: str) -> bool:
+        """Whether continuing with `sampler` is a sampler switch (the parent ran another one)."""
+        if self.sampler is None or self.sampler == sampler:
+            return False
+        if self.timesteps is None:
+            raise RequestError("sampler", f"this branch point does not record its timesteps; keep {self.sampler!r}")
+        return True
 
     def apply(
-        self, scheduler: Any, generators: list[torch.Generator], total: int, device: torch.device, dtype: torch.dtype
+        self,
+        scheduler: Any,
+        generators: list[torch.Generator],
+        total: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        restore_scheduler: bool = True,
     ) -> torch.Tensor:
-        """Restore the state into a fresh loop's scheduler and generators; returns the latents to start from."""
+        """Restore the state into a fresh loop's scheduler and generators; returns the latents to start from.
+
+        `restore_scheduler=False` (a switched sampler) starts the scheduler's history afresh."""
         if total != self.total:
             raise RequestError(
                 "steps", f"a branch continues the parent's {self.total}-step schedule; this request has {total} steps"
@@ -124,7 +144,7 @@ class ResumePoint:
             raise RequestError(
                 "batch_size", f"the kept latents hold {self.latents.shape[0]} image(s), the request {len(generators)}"
             )
-        if self.scheduler is not None:
+        if self.scheduler is not None and restore_scheduler:
             restore_scheduler_state(scheduler, self.scheduler, device)
         if self.generators is not None:
             for generator, state in zip(generators, self.generators, strict=True):

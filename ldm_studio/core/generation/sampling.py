@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ldm_studio.core.errors import Cancelled
-from ldm_studio.core.generation import img2img
+from ldm_studio.core.generation import img2img, sampler_switch
 from ldm_studio.core.generation.requests import GenerationRequest
 from ldm_studio.core.generation.resume import ResumePoint
 from ldm_studio.core.generation.samplers import make_scheduler, set_timesteps
@@ -47,6 +47,7 @@ class StepEvent:
     # the live scheduler and generators, for a trajectory to snapshot during the step callback
     scheduler: Any = field(default=None, repr=False)
     generators: tuple[torch.Generator, ...] = ()
+    timesteps: torch.Tensor | None = field(default=None, repr=False)  # the run's whole list (host)
 
     @property
     def is_last(self) -> bool:
@@ -67,8 +68,37 @@ def initial_noise(
 
 
 def uses_guidance(model: LatentDiffusionModel, request: GenerationRequest) -> bool:
-    """Guidance costs a second batch half; it is skipped at scale 1 or without an uncond input."""
-    return request.settings.guidance != 1.0 and model.has_unconditional
+    """Guidance costs a second batch half; it is skipped at scale 1 (every scheduled scale 1) or without
+    an uncond input."""
+    return any(g != 1.0 for g in request.settings.guidance_values()) and model.has_unconditional
+
+
+def _scheduled_conditioning(
+    model: LatentDiffusionModel, request: GenerationRequest, guided: bool, total: int
+) -> list[ConditionTensors]:
+    """The guidance batch of every loop index: a prompt schedule switches the text condition at its steps
+    (`ConditionType.at_step`); each distinct condition is encoded once. Switch points count the requested
+    steps (as A1111 does, and as the prompt box's hint shows) and apply to the loop's indices: CompVis DDIM's
+    extra step (31 for 30) keeps the last prompt, an image-to-image start runs the indices from 0."""
+    batch, steps = request.settings.batch_size, request.settings.steps  # fractions count the requested steps
+    starts = [0, *request.condition.switch_steps(steps)]
+    encoded: list[tuple[Any, ConditionTensors]] = []
+    per_start: list[ConditionTensors] = []
+    for start in starts:
+        condition = request.condition.at_step(start, steps)
+        found = next((tensors for known, tensors in encoded if known == condition), None)
+        if found is None:
+            found = model.encode(condition, batch, guided, request).batch(guided)
+            encoded.append((condition, found))
+        per_start.append(found)
+    out: list[ConditionTensors] = []
+    for index in range(total):
+        chosen = per_start[0]
+        for start, tensors in zip(starts, per_start, strict=True):
+            if start <= index:
+                chosen = tensors
+        out.append(chosen)
+    return out
 
 
 class Denoising:
@@ -101,8 +131,6 @@ class Denoising:
         set_timesteps(scheduler, settings.steps, "cpu")  # host timesteps: no device read per step
 
         guided = uses_guidance(model, request)
-        conditioning = model.encode(request.condition, settings.batch_size, guided, request)
-        cond_batch = conditioning.batch(guided)
         generators = generators_for(settings.seed, settings.batch_size)
         shape = model.latent_shape(request)
         # a resumed run keeps its generators' state for resume.apply: the start noise (which the
@@ -111,12 +139,25 @@ class Denoising:
         noise = initial_noise(shape, noise_from, model.device, model.dtype)
         begin = img2img.start(model, scheduler, request, noise)
         timesteps = begin.timesteps
+        switched = resume is not None and resume.switches_to(settings.sampler)
+        if switched:  # another sampler continues the parent's timesteps (see sampler_switch)
+            assert resume is not None and resume.sampler is not None and resume.timesteps is not None
+            sampler_switch.check_switch(resume.sampler, settings.sampler)
+            timesteps = sampler_switch.adopt_timesteps(scheduler, settings.sampler, resume.timesteps, resume.index)
         total = len(timesteps)
         unet_timesteps = timesteps.to(model.device)  # one transfer for the whole loop
+        # a scheduled prompt: one encoding per distinct condition, chosen per step (index -> tensors)
+        cond_at = _scheduled_conditioning(model, request, guided, total)
         if resume is None:
             latents, first = begin.latents, 0
         else:
-            latents, first = resume.apply(scheduler, generators, total, model.device, model.dtype), resume.index
+            latents = resume.apply(scheduler, generators, total, model.device, model.dtype, not switched)
+            first = resume.index
+            if switched:
+                assert resume.sampler is not None
+                latents = sampler_switch.convert_latents(
+                    latents, resume.sampler, scheduler, float(timesteps[first]), first
+                )
         self.latents, self.steps = latents, total
 
         step_kwargs = _step_kwargs(scheduler, settings.eta, generators)
@@ -127,10 +168,11 @@ class Denoising:
                 raise Cancelled(index)
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
+            cond_batch = cond_at[index]
             noise_pred = _predict(model, model_input, unet_timesteps[index], cond_batch, guided, settings.batch_size)
             if guided:
                 uncond, cond = noise_pred.chunk(2)
-                noise_pred = uncond + settings.guidance * (cond - uncond)
+                noise_pred = uncond + settings.guidance_at(index, settings.steps) * (cond - uncond)
             x_t = latents
             out = scheduler.step(noise_pred, t, latents, **step_kwargs)
             latents = begin.blend(scheduler, out.prev_sample, timesteps[index + 1] if index + 1 < total else None)
@@ -139,7 +181,7 @@ class Denoising:
                 x0 = _x0_from_noise(scheduler, x_t, noise_pred, t)
             image = preview.render(model, x0, index, total) if preview is not None else None
             self.latents = latents
-            yield StepEvent(index, total, float(t), latents, x0, image, scheduler, tuple(generators))
+            yield StepEvent(index, total, float(t), latents, x0, image, scheduler, tuple(generators), timesteps)
 
 
 def denoise(

@@ -30,6 +30,7 @@ from ldm_studio.core.errors import RequestError
 from ldm_studio.core.files.recipe import build_recipe, condition_to_json, recipe_from_json
 from ldm_studio.core.generation.requests import GenerationRequest
 from ldm_studio.core.generation.resume import ResumePoint, scheduler_state, slice_state, state_nbytes
+from ldm_studio.core.generation.sampler_switch import check_switch
 from ldm_studio.core.generation.sampling import StepEvent, denoise
 from ldm_studio.core.models.model_folder import ModelInfo
 
@@ -93,6 +94,7 @@ class Trajectory:
         self.total = 0
         self.steps: list[KeptStep] = []
         self.image_sha256: list[str] = []  # of the finished images, once done
+        self.timesteps: torch.Tensor | None = None  # the run's loop timesteps (a branch may switch sampler)
         self.keep_tensors = True
         self._nbytes = 0
         self._lock = threading.Lock()
@@ -103,6 +105,8 @@ class Trajectory:
     def record(self, event: StepEvent, thumbnail: np.ndarray | None = None) -> KeptStep:
         """Keep this step (call from the step callback: the scheduler state is read live)."""
         thumb = thumbnail if thumbnail is not None else event.preview
+        if self.timesteps is None and event.timesteps is not None:
+            self.timesteps = event.timesteps.detach().to("cpu")
         if self.keep_tensors:
             kept = KeptStep(
                 event.index,
@@ -213,7 +217,15 @@ class Trajectory:
             shape = latents.shape
             latents, state = latents[image : image + 1], slice_state(state, shape, image)
             gens = gens[image : image + 1] if gens is not None else None
-        return ResumePoint(kept.index + 1, self.total, latents, state, None if fresh_noise else gens)
+        return ResumePoint(
+            kept.index + 1,
+            self.total,
+            latents,
+            state,
+            None if fresh_noise else gens,
+            self.request.settings.sampler,
+            self.timesteps,
+        )
 
     def frames(
         self, decode: Callable[[torch.Tensor], np.ndarray] | None = None, size: tuple[int, int] | None = None
@@ -322,9 +334,12 @@ class TrajectoryStore:
 
 
 def check_branch(origin: BranchOrigin, child: GenerationRequest) -> None:
-    """A branch continues its parent's schedule: sampler, steps, size and eta must stay; one image."""
+    """A branch continues its parent's schedule: steps, size and eta must stay; one image. The sampler may
+    change to one that can start from the branch's timestep (`sampler_switch`)."""
     parent, new = origin.parent.settings, child.settings
-    for name in ("sampler", "steps", "width", "height", "eta"):
+    if new.sampler != parent.sampler:
+        check_switch(parent.sampler, new.sampler)
+    for name in ("steps", "width", "height", "eta"):
         was, now = getattr(parent, name), getattr(new, name)
         if now != was:
             raise RequestError(name, f"a branch continues the parent's schedule: keep {was!r} (got {now!r})")

@@ -5,6 +5,9 @@ LDM_STUDIO_CATALOGUE (separated by the path separator), or write `<config dir>/c
 A later entry with the same name replaces an earlier one, so a user can pin another mirror.
 Two source types exist: "hub" (a diffusers repo on the Hugging Face hub) and "original" (CompVis
 `.ckpt` + `.yaml`, plain files or zip archives, converted after download).
+An entry's "kind" is "model" (the default) or "component": a part attached to a base model of its
+family ("role": "preview_decoder", a TAESD `AutoencoderTiny`; or "vae", a replacement `AutoencoderKL`),
+see `core.models.components`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ldm_studio.core.files.store import user_config_dir
 from ldm_studio.resources_path import resource_path
 
 SOURCE_TYPES = ("hub", "original")
+COMPONENT_ROLES = {"preview_decoder": "AutoencoderTiny", "vae": "AutoencoderKL"}  # role -> diffusers class
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class CatalogueEntry:
     architecture: str | None = None  # informational: first stage, U-Net, conditioning
     note: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    kind: str = "model"  # "model", or "component" (attached to a base model of `family`)
+    role: str | None = None  # components: a key of COMPONENT_ROLES
 
     @property
     def size_label(self) -> str | None:
@@ -157,6 +163,7 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
         "architecture": item.get("architecture"),
         "raw": item,
     }
+    common.update(_component_fields(item, source, where))
     if source["type"] == "hub":
         repo_id = source.get("repo_id")
         if not isinstance(repo_id, str) or repo_id.count("/") != 1:
@@ -175,6 +182,21 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
     return CatalogueEntry(
         **common, downloads=files, checkpoint=source["checkpoint"], config=source["config"], tokenizer=tokenizer
     )
+
+
+def _component_fields(item: dict, source: dict, where: str) -> dict[str, Any]:
+    """`kind` and, for a component, its `role` (a hub repo holding one diffusers model: config.json + weights)."""
+    kind = item.get("kind", "model")
+    if kind == "model":
+        return {}
+    if kind != "component":
+        raise FileFormatError(where, f"kind must be 'model' or 'component', got {kind!r}")
+    role = item.get("role")
+    if role not in COMPONENT_ROLES:
+        raise FileFormatError(where, f"a component's role must be one of {', '.join(COMPONENT_ROLES)}, got {role!r}")
+    if source.get("type") != "hub":
+        raise FileFormatError(where, "a component comes from the hub (source.type 'hub')")
+    return {"kind": kind, "role": role}
 
 
 def _defaults(value: Any, where: str) -> dict[str, Any] | None:

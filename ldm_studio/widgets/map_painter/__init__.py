@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 
 from ldm_studio.core.families.registry import get_family
 from ldm_studio.core.models.model_folder import ModelInfo
+from ldm_studio.qt.reports import Frame
 from ldm_studio.widgets.map_painter.live import LiveGenerator
 from ldm_studio.widgets.map_painter.panel import MapTab
 from ldm_studio.widgets.map_painter.workspace import CanvasArea
@@ -30,6 +31,7 @@ class MapPainterHook(QObject):
         super().__init__(window)
         self.window = window
         self.tab: MapTab = window.conditioning.map
+        self.regions_only = False  # the loaded family's map is only for region prompts
         editor, cursor_label = self.tab.take_editor()
         output = window.takeCentralWidget()
         self.area = CanvasArea(output, editor)
@@ -43,17 +45,24 @@ class MapPainterHook(QObject):
         window.controller.model_loaded.connect(self._on_model_loaded)
         window.conditioning.currentChanged.connect(self._on_tab)
 
-    def _on_preview(self, job: int, image) -> None:
-        self.area.set_output_image(image)
+    def _on_preview(self, frame: Frame) -> None:
+        self.area.set_output_image(frame.first_image())
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         spec = get_family(info.family)
+        self.regions_only = spec is not None and spec.regions and not spec.uses_map
         self.area.set_map_model(spec is not None and spec.uses_map)
         if spec is not None and spec.uses_map and spec.is_combined:  # an optional map: shown when its tab is picked
             self.area.set_mode("Output")
 
     def _on_tab(self, index: int) -> None:
-        if index == self.window.conditioning.indexOf(self.tab) and self.area.map_model and self.area.mode == "Output":
+        picked = index == self.window.conditioning.indexOf(self.tab)
+        if picked and self.regions_only and not self.area.map_model:
+            # a family whose map holds only the regions of region prompts: the painter (and its view
+            # bar) appear once the map tab is picked, the window stays as it was for prompts alone
+            self.area.set_map_model(True)
+            self.area.set_mode("Output")
+        if picked and self.area.map_model and self.area.mode == "Output":
             self.area.set_mode("Side by side")
 
 

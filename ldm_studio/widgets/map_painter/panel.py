@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ldm_studio.core.errors import LdmStudioError, RequestError
 from ldm_studio.core.generation.condition_types import ConditionType, SemanticMapCondition
+from ldm_studio.core.generation.region_types import RegionalCondition
 from ldm_studio.core.maps.display_colors import display_color
 from ldm_studio.core.maps.label_translation import translate_map
 from ldm_studio.core.maps.labels import LabelSet, load_label_set
@@ -36,6 +37,7 @@ from ldm_studio.core.maps.semantic_maps import write_map_file
 from ldm_studio.core.models.model_folder import ModelInfo
 from ldm_studio.widgets.map_painter.editor import MapEditor
 from ldm_studio.widgets.map_painter.palette import PaletteView
+from ldm_studio.widgets.map_painter.region_list import RegionList
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
 DEFAULT_SIZE = 256
@@ -68,6 +70,8 @@ class MapTab(QWidget):
         self.background_name = QLabel()
         self.background_name.setStyleSheet("color: palette(mid);")
         self.palette = PaletteView()
+        self.regions = RegionList()
+        self.regions.hide()  # shown for families that take a prompt per region
         self.template_box = QComboBox()
         self.template_box.addItems(template_names())
         self.template_button = QPushButton("New from template")
@@ -93,6 +97,7 @@ class MapTab(QWidget):
         self.clear_button.clicked.connect(self.clear)
         self.open_button.clicked.connect(self._ask_open)
         self.save_button.clicked.connect(self._ask_save)
+        self.regions.edited.connect(lambda: self.changed.emit("Region texts"))
         self.palette.set_label_set(self.labels)
         self.set_label(self.labels.index_of(FIRST_LABEL_NAMES[self.label_set]))
         self.set_background(self.background)
@@ -109,6 +114,7 @@ class MapTab(QWidget):
         current.addLayout(names, 1)
         layout.addLayout(current)
         layout.addWidget(self.palette)
+        layout.addWidget(self.regions)
         grid = QGridLayout()
         grid.addWidget(self.template_box, 0, 0, 1, 2)
         grid.addWidget(self.template_button, 1, 0)
@@ -291,10 +297,42 @@ class MapTab(QWidget):
     def _after_whole_change(self, name: str) -> None:
         self.canvas.refresh()
         self.editor.update_history()
+        self.update_regions()
         self.changed.emit(name)
 
     def _edited(self, name: str) -> None:
+        self.update_regions()
         self.changed.emit(name)
+
+    # --- a prompt per painted region ----------------------------------------------------------
+
+    def set_regions_available(self, available: bool, map_only_for_regions: bool = False) -> None:
+        """Show the region list (the family takes region prompts); a map that is there only for its
+        regions (Stable Diffusion, the text LDM) turns them on; where the model takes the map itself
+        they are the person's choice (typing a text turns them on)."""
+        self.regions.setVisible(available)
+        self.regions.enabled_box.setChecked(available and map_only_for_regions)
+        self.update_regions()
+
+    def update_regions(self) -> None:
+        """The region list's rows: the labels painted now (none while the map is blank)."""
+        present = [] if self.document.blank else sorted(self.document.used_labels())
+        self.regions.set_labels(self.labels, present)
+
+    def restore_regions(self, condition: RegionalCondition) -> None:
+        """A recipe's region prompts: its map (unless already in place) and its texts."""
+        semantic = condition.semantic
+        if semantic.label_set != self.label_set or not np.array_equal(self.document.indices, semantic.label_map):
+            self.set_map(semantic.label_map, semantic.label_set)
+            self.use_map_box.setChecked(True)
+        self.update_regions()
+        self.regions.restore(condition.texts)
+
+    def with_regions(self, condition: ConditionType) -> ConditionType:
+        """`condition` with the region texts, when the list is shown and on and a map is in use."""
+        if self.regions.isHidden() or not self.regions.active:
+            return condition
+        return self.regions.apply(condition, self.map_condition(required=False))
 
     def _report(self, text: str, warn: bool = False) -> None:
         self.info.setText(text)

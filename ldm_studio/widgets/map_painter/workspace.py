@@ -94,10 +94,7 @@ class CanvasArea(QWidget):
         self.editor.canvas.update()
 
     def set_output_image(self, image: QImage) -> None:
-        """The latest output (first image of a batch), shown under the map in overlay mode."""
-        rows, cols = self.output.cells
-        if rows * cols > 1:
-            image = image.copy(0, 0, image.width() // cols, image.height() // rows)
+        """The latest output (the first image of a batch), shown under the map in overlay mode."""
         self.editor.canvas.underlay = image
         self.editor.canvas.update()
 

@@ -97,7 +97,7 @@ def test_branch_must_keep_the_schedule(text_engine):
     model = text_engine.model
     req = request()
     _, kept = run(model, req)
-    for change in ({"steps": 8}, {"sampler": "euler"}, {"width": 128}, {"batch_size": 2}):
+    for change in ({"steps": 8}, {"sampler": "plms"}, {"width": 128}, {"batch_size": 2}):
         child = replace(req, settings=replace(req.settings, **change))
         with pytest.raises(RequestError, match=next(iter(change))):
             branch_resume(model, BranchOrigin(req, 2), child, kept)

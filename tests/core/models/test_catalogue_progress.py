@@ -14,7 +14,7 @@ from ldm_studio.core.models.manager.progress import ProgressTracker
 
 def test_builtin_catalogue_has_the_real_ldms():
     cat = load_catalogue(extra=[])
-    assert {n: e.family for n, e in cat.items()} == {
+    assert {n: e.family for n, e in cat.items() if e.kind == "model"} == {
         "ldm-text2im-large-256": "text",
         "ldm-celebahq-256": "uncond",
         "ldm-super-resolution-4x-openimages": "superres",
@@ -50,6 +50,31 @@ def test_builtin_catalogue_has_the_real_ldms():
     assert cat["txt2img-f8-large"].tokenizer == "vocab.txt" and "5.7 GB" in cat["txt2img-f8-large"].size_note
     assert (cat["ffhq256"].defaults["steps"], cat["ffhq256"].defaults["eta"]) == (200, 1.0)
     assert (cat["lsun-churches256"].defaults["steps"], cat["lsun-churches256"].defaults["eta"]) == (400, 0.0)
+
+
+def test_builtin_catalogue_has_the_sd_components():
+    cat = load_catalogue(extra=[])
+    components = {n: (e.family, e.role, e.repo_id) for n, e in cat.items() if e.kind == "component"}
+    assert components == {
+        "taesd": ("sd", "preview_decoder", "madebyollin/taesd"),
+        "taesdxl": ("sdxl", "preview_decoder", "madebyollin/taesdxl"),
+        "sdxl-vae-fp16-fix": ("sdxl", "vae", "madebyollin/sdxl-vae-fp16-fix"),
+    }
+    assert all(cat[n].license == "mit" and cat[n].size_label for n in components)
+
+
+def test_a_component_entry_is_checked():
+    from ldm_studio.core.models.catalogue import parse_catalogue
+
+    hub = {"type": "hub", "repo_id": "a/b"}
+    with pytest.raises(FileFormatError, match=r"models\[0\].*role must be one of preview_decoder, vae"):
+        parse_catalogue({"models": [{"name": "c", "family": "sd", "kind": "component", "source": hub}]}, "x")
+    with pytest.raises(FileFormatError, match="kind must be"):
+        parse_catalogue({"models": [{"name": "c", "family": "sd", "kind": "lora", "source": hub}]}, "x")
+    (entry,) = parse_catalogue(
+        {"models": [{"name": "c", "family": "sd", "kind": "component", "role": "vae", "source": hub}]}, "x"
+    )
+    assert (entry.kind, entry.role) == ("component", "vae")
 
 
 def test_catalogue_defaults_and_tokenizer_are_checked(tmp_path):

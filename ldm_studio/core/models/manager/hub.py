@@ -1,7 +1,8 @@
 """Hub downloads through `huggingface_hub.snapshot_download`, into the shared hub cache.
 
 Before downloading, the repo's file list is read once: it picks the files a diffusers pipeline
-needs (safetensors over .bin, no fp16 variants, no sample images), gives the byte total for the
+needs (safetensors over .bin; the fp16 variant where the repo has one and the model will run on a
+GPU, else no variants; no sample images), gives the byte total for the
 disk-space check and the progress bar, and carries the Hub's checksums, which are checked after
 the download. Bytes reach our tracker through the `tqdm_class` hook; the same hook raises
 `DownloadCancelled` in the download threads when the cancel Event is set.
@@ -52,8 +53,11 @@ class HubSnapshot:
     files: dict[str, str]  # relative path -> sha256
 
 
-def select_files(files: list[HubFile]) -> list[HubFile]:
-    """What a diffusers pipeline loads: model_index.json and its components' configs and weights."""
+def select_files(files: list[HubFile], variant: str | None = None) -> list[HubFile]:
+    """What a diffusers pipeline loads: model_index.json and its components' configs and weights.
+
+    `variant` ("fp16"): a component's `*.fp16.safetensors` when the repo has them (half the download
+    on a GPU, where the model runs in fp16 anyway); components without them keep their plain weights."""
     index = next((f for f in files if f.path == "model_index.json"), None)
     if index is None:
         return []
@@ -65,11 +69,37 @@ def select_files(files: list[HubFile]) -> list[HubFile]:
     chosen = [index]
     for _folder, members in sorted(by_folder.items()):
         chosen += [f for f in members if f.path.endswith(TEXT_SUFFIXES)]
-        weights = [f for f in members if f.path.endswith(WEIGHT_SUFFIXES)]
-        plain = [f for f in weights if not any(m in f.path.rsplit("/", 1)[1] for m in VARIANT_MARKERS)] or weights
-        safe = [f for f in plain if f.path.endswith(".safetensors")]
-        chosen += safe or plain
+        chosen += pick_weights([f for f in members if f.path.endswith(WEIGHT_SUFFIXES)], variant)
     return chosen
+
+
+def pick_weights(weights: list[HubFile], variant: str | None = None) -> list[HubFile]:
+    """One folder's weights: the `variant`'s safetensors when present, else plain safetensors, else plain .bin."""
+    if variant is not None:
+        marked = [f for f in weights if f".{variant}." in f.path.rsplit("/", 1)[-1]]
+        safe_variant = [f for f in marked if f.path.endswith(".safetensors")]
+        if safe_variant:
+            return safe_variant
+    plain = [f for f in weights if not any(m in f.path.rsplit("/", 1)[-1] for m in VARIANT_MARKERS)] or weights
+    safe = [f for f in plain if f.path.endswith(".safetensors")]
+    return safe or plain
+
+
+def select_component_files(files: list[HubFile], variant: str | None = None) -> list[HubFile]:
+    """A single-model repo (a TAESD, a VAE): its top-level config.json and diffusers weights only
+    (such repos also hold the original-format files, e.g. `taesd_decoder.pth`, which diffusers does not read)."""
+    config = next((f for f in files if f.path == "config.json"), None)
+    if config is None:
+        return []
+    weights = [f for f in files if "/" not in f.path and f.path.startswith("diffusion_pytorch_model.")]
+    weights = [f for f in weights if f.path.endswith(WEIGHT_SUFFIXES)]
+    return [config, *pick_weights(weights, variant)] if weights else []
+
+
+def variant_for_device(device_type: str) -> str | None:
+    """The hub variant worth downloading for a device: fp16 on CUDA and MPS (the weights are used
+    in half precision there), none on the CPU (which samples in fp32)."""
+    return "fp16" if device_type in ("cuda", "mps") else None
 
 
 def _list_repo(api: Any, repo_id: str, revision: str, what: str, endpoint: str) -> tuple[str, list[HubFile]]:
@@ -108,8 +138,12 @@ def download_snapshot(
     endpoint: str | None = None,
     cache_dir: Path | None = None,
     max_workers: int = 4,
+    variant: str | None = None,
+    component: bool = False,
 ) -> HubSnapshot:
-    """Fetch what is missing of `repo_id` into the hub cache and return the checked snapshot."""
+    """Fetch what is missing of `repo_id` into the hub cache and return the checked snapshot.
+
+    `variant`: see `select_files`; `component`: a single-model repo (`select_component_files`)."""
     from huggingface_hub import HfApi, snapshot_download, try_to_load_from_cache
 
     what = repo_id
@@ -118,9 +152,11 @@ def download_snapshot(
     cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
     tracker.start("preparing", f"listing {repo_id}")
     commit, listing = _list_repo(HfApi(endpoint=url), repo_id, revision, what, url)
-    files = select_files(listing)
+    files = select_component_files(listing, variant) if component else select_files(listing, variant)
     if not files:
-        raise DownloadError(f"{url}/{repo_id}: not a diffusers pipeline repo (no model_index.json)")
+        what_is_missing = "config.json and diffusers weights" if component else "model_index.json"
+        kind = "single diffusers model" if component else "diffusers pipeline"
+        raise DownloadError(f"{url}/{repo_id}: not a {kind} repo (no {what_is_missing})")
     cached = {
         f.path
         for f in files

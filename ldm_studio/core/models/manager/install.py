@@ -53,8 +53,12 @@ def download(
     endpoint: str | None = None,
     catalogue: dict[str, CatalogueEntry] | None = None,
     hub_cache: Path | None = None,
+    device: str | None = None,
 ) -> InstalledModel:
     """Download, check and install the catalogue model `name`; returns its index entry.
+
+    `device` is where the model will run ("cuda", "mps", "cpu"; default: the best available): on a
+    GPU a hub repo's fp16 variant is fetched where it has one.
 
     Raises OfflineError, DiskSpaceError, ChecksumError, DownloadError, DownloadCancelled,
     ConversionError; none of them leaves a model in the store.
@@ -68,25 +72,53 @@ def download(
     if entry.source_type == "original" and (models_dir() / entry.name).exists():
         raise DownloadError(f"{models_dir() / entry.name}: already exists but is not registered; move it away first")
     if entry.source_type == "hub":
-        model = _install_hub(entry, tracker, endpoint, hub_cache)
+        model = _install_hub(entry, tracker, endpoint, hub_cache, _hub_variant(device))
     else:
         model = _install_original(entry, tracker)
     tracker.finish(f"installed {entry.name}")
     return model
 
 
+def _hub_variant(device: str | None) -> str | None:
+    """The variant for the device the model will run on (one named need not be here: a download may be for later)."""
+    import torch
+
+    from ldm_studio.core.generation.device import choose_device
+    from ldm_studio.core.models.manager.hub import variant_for_device
+
+    if device in (None, "", "auto"):
+        return variant_for_device(choose_device().device.type)
+    try:
+        return variant_for_device(torch.device(device).type)
+    except RuntimeError as exc:
+        raise LdmStudioError(f"--device: {device!r} is not a device ({exc})") from None
+
+
 def _install_hub(
-    entry: CatalogueEntry, tracker: ProgressTracker, endpoint: str | None, hub_cache: Path | None
+    entry: CatalogueEntry,
+    tracker: ProgressTracker,
+    endpoint: str | None,
+    hub_cache: Path | None,
+    variant: str | None = None,
 ) -> InstalledModel:
     assert entry.repo_id is not None
-    cached = hub_cache_models(hub_cache).get(entry.repo_id) if offline_mode() else None
+    component = entry.kind == "component"
+    cached = hub_cache_models(hub_cache).get(entry.repo_id) if offline_mode() and not component else None
     if cached is not None:  # offline, but another tool downloaded it: register what is there
         snap = HubSnapshot(entry.repo_id, entry.revision, cached.name, cached, folder_sha256(cached, tracker))
     else:
         snap = download_snapshot(
-            entry.repo_id, tracker, revision=entry.revision, endpoint=endpoint, cache_dir=hub_cache
+            entry.repo_id,
+            tracker,
+            revision=entry.revision,
+            endpoint=endpoint,
+            cache_dir=hub_cache,
+            variant=variant,
+            component=component,
         )
     tracker.start("installing", entry.name)
+    if component:
+        return _register_component(entry, snap, endpoint)
     # No shape check: the official repos may store legacy names that diffusers renames on load.
     info = require_valid(snap.folder, shapes=False)
     _check_family(entry, info.family, snap.folder)
@@ -96,6 +128,31 @@ def _install_hub(
             kind="hub",
             path=str(snap.folder),
             family=info.family,
+            catalogue=entry.name,
+            repo_id=entry.repo_id,
+            revision=entry.revision,
+            commit=snap.commit,
+            source=f"{hub_endpoint(endpoint)}/{entry.repo_id}",
+            license=entry.license,
+            files=snap.files,
+        )
+    )
+
+
+def _register_component(entry: CatalogueEntry, snap: HubSnapshot, endpoint: str | None) -> InstalledModel:
+    """A component's snapshot, checked for its role and registered (its family is the base models')."""
+    from ldm_studio.core.models.components import check_component_folder
+
+    assert entry.role is not None
+    problems = check_component_folder(snap.folder, entry.role)
+    if problems:
+        raise ModelFolderError(snap.folder, "; ".join(problems))
+    return add_entry(
+        InstalledModel(
+            name=entry.name,
+            kind="hub",
+            path=str(snap.folder),
+            family=entry.family,
             catalogue=entry.name,
             repo_id=entry.repo_id,
             revision=entry.revision,
@@ -163,12 +220,16 @@ def import_model(
     architecture: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    component: str | None = None,
 ) -> InstalledModel:
     """Install a model from disk: a model folder (LDM Studio or diffusers), a `.ckpt`/`.safetensors`
     original checkpoint with its `.yaml` config (converted), or a Stable Diffusion single file (no
-    config: its architecture is detected from its keys, or given). `in_place` registers a folder without copying."""
+    config: its architecture is detected from its keys, or given). `in_place` registers a folder without copying.
+    `component` names the catalogue component a folder is (a TAESD or VAE fetched by hand)."""
     source = Path(path).expanduser()
     tracker = ProgressTracker(progress, cancel, what="import")
+    if component is not None:
+        return _import_component(source, component, name, in_place, tracker)
     if source.is_dir():
         tracker.start("verifying", f"checking {source.name}")
         info = require_valid(source)
@@ -209,6 +270,38 @@ def import_model(
         base = InstalledModel(model_name, "store", "", info.family, source=str(source.resolve()))
         model = _commit(staging, out, base, tracker)
     tracker.finish(f"imported {model.name}")
+    return model
+
+
+def _import_component(
+    source: Path, component: str, name: str | None, in_place: bool, tracker: ProgressTracker
+) -> InstalledModel:
+    """A component folder (config.json + weights) registered as the catalogue component `component`."""
+    from ldm_studio.core.models.components import check_component_folder
+
+    entry = get_entry(component)
+    if entry.kind != "component" or entry.role is None:
+        raise LdmStudioError(f"--component: {component!r} is a catalogue model, not a component")
+    if not source.is_dir():
+        raise FileFormatError(source, "a component is a folder with config.json and its weights")
+    tracker.start("verifying", f"checking {source.name}")
+    problems = check_component_folder(source, entry.role)
+    if problems:
+        raise ModelFolderError(source, "; ".join(problems))
+    model_name = safe_name(name or entry.name)
+    _refuse_taken(model_name)
+    base = InstalledModel(
+        model_name, "store", "", entry.family, catalogue=entry.name, source=str(source.resolve()), license=entry.license
+    )
+    if in_place:
+        files = folder_sha256(source, tracker)
+        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
+    else:
+        with _staging(model_name) as staging:
+            out = staging / model_name
+            _copy_tree(source, out, tracker)
+            model = _commit(staging, out, base, tracker)
+    tracker.finish(f"imported {model.name} ({entry.role} for {entry.family} models)")
     return model
 
 

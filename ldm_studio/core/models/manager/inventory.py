@@ -174,7 +174,13 @@ def verify(name: str, *, progress: ProgressFn | None = None, cancel: threading.E
     if model.kind != "hub":  # a hub snapshot may also hold files another tool fetched
         problems += [f"{folder / rel}: not recorded at install time" for rel in sorted(set(present) - set(recorded))]
     tracker.start("verifying", f"loading configs of {name}")
-    problems += check_model_folder(folder, shapes=model.kind != "hub")[1]
+    from ldm_studio.core.models.components import check_component_folder, component_entry
+
+    component = component_entry(model.catalogue)
+    if component is not None and component.role is not None:
+        problems += check_component_folder(folder, component.role)
+    else:
+        problems += check_model_folder(folder, shapes=model.kind != "hub")[1]
     tracker.finish("verified" if not problems else f"{len(problems)} problem(s)")
     return VerifyReport(name, checked, tuple(problems))
 

@@ -126,10 +126,12 @@ def _check_component(sub: Path, name: str, shapes: bool) -> list[str]:
 
 
 def _weights_file(sub: Path) -> Path | None:
-    for stem in WEIGHT_NAMES:
-        for suffix in (".safetensors", ".bin"):
-            if (sub / f"{stem}{suffix}").is_file():
-                return sub / f"{stem}{suffix}"
+    """The component's weights: plain, else a variant (`*.fp16.safetensors`, what a GPU download fetches)."""
+    for variant in ("", ".fp16", ".bf16"):
+        for stem in WEIGHT_NAMES:
+            for suffix in (".safetensors", ".bin"):
+                if (sub / f"{stem}{variant}{suffix}").is_file():
+                    return sub / f"{stem}{variant}{suffix}"
     return None
 
 
