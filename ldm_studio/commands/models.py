@@ -83,7 +83,10 @@ def run_list(args: argparse.Namespace) -> int:
         entry = getattr(r, "entry", None)
         if entry is not None and entry.kind == "component":  # a part attached to base models of its family
             where = f"[{(entry.role or '').replace('_', ' ')} for {r.family} models] {where}"
-        print(f"{r.name:<{width}}  {r.state:<16}  {r.family or '?':<8}  {size:>12}  {r.license or '-':<10}  {where}")
+        family = r.family or "?"
+        if getattr(r, "kind", "model") == "controlnet":  # a ControlNet: attached to models of this family
+            family = f"{family} controlnet"
+        print(f"{r.name:<{width}}  {r.state:<16}  {family:<8}  {size:>12}  {r.license or '-':<10}  {where}")
     return 0
 
 
@@ -123,7 +126,8 @@ def run_import(args: argparse.Namespace) -> int:
             cancel=cancel,
         )
     if not args.quiet:
-        print(f"imported {model.name} ({model.family} model, {len(model.files)} files)", file=sys.stderr)
+        what = f"{model.family} ControlNet" if model.role == "controlnet" else f"{model.family} model"
+        print(f"imported {model.name} ({what}, {len(model.files)} files)", file=sys.stderr)
     print(model.path)
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from ldm_studio.core.errors import RequestError
@@ -41,6 +43,10 @@ class ConditioningPanel(QTabWidget):
         self.image = InitImageTab()
         self.addTab(self.image, self.image.title)
         self.spec: FamilySpec | None = None
+        # hooks of add-ons beside the editors (a ControlNet): each wraps the condition, and puts a
+        # restored one back, returning (restored, not restored) words for the message
+        self.wrappers: list[Callable[[ConditionType], ConditionType]] = []
+        self.restorers: list[Callable[[ConditionType], tuple[list[str], list[str]]]] = []
         self.set_family(get_family("text"))
 
     @property
@@ -120,10 +126,13 @@ class ConditioningPanel(QTabWidget):
         if not self.spec.is_combined:
             condition = self.editors[shown[0]].condition(required=True)
             assert condition is not None
-            return self.map.with_regions(condition)
-        # every part optional: what is left empty gets the model's null input
-        parts = [p for kind in shown if (p := self.editors[kind].condition(required=False)) is not None]
-        return self.map.with_regions(CombinedCondition.of(parts))
+            condition = self.map.with_regions(condition)
+        else:  # every part optional: what is left empty gets the model's null input
+            parts = [p for kind in shown if (p := self.editors[kind].condition(required=False)) is not None]
+            condition = self.map.with_regions(CombinedCondition.of(parts))
+        for wrap in self.wrappers:  # add-ons (a ControlNet) wrap the condition, regions included
+            condition = wrap(condition)
+        return condition
 
     def state(self) -> dict:
         return {

@@ -39,6 +39,7 @@ from ldm_studio.widgets.about_dialog import AboutDialog
 from ldm_studio.widgets.batch_dialog import BatchDialog
 from ldm_studio.widgets.canvas import DEMO_PROMPT_EXAMPLE, ImageCanvas
 from ldm_studio.widgets.conditioning_panel import ConditioningPanel, PromptTab
+from ldm_studio.widgets.controlnet_panel import install_controlnet
 from ldm_studio.widgets.controls_column import ElidedLabel, controls_column
 from ldm_studio.widgets.gallery import HistoryGallery
 from ldm_studio.widgets.icons import app_icon, show_dialog
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.map_painter = install_map_painter(self)  # the map editor beside the output, live mode
+        self.controlnet = install_controlnet(self)  # a ControlNet on sd models, the painter in ADE20K
         self.timeline = install_timeline(self)  # every step kept: scrub, play, export, branch
         self.image_actions = install_image_actions(self)  # canvas → input, Inpaint region…, before/after
         self._restore_settings()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ldm_studio.core.errors import LdmStudioError
 from ldm_studio.core.files.recipe import RestoredRecipe
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.region_types import RegionalCondition
 from ldm_studio.core.generation.requests import Condition, SamplerSettings
 from ldm_studio.core.generation.samplers import SAMPLERS
@@ -76,11 +77,17 @@ def _apply_condition(condition: Condition, panel: ConditioningPanel, result: Res
         if kind not in used and kind in panel.shown() and editor.condition(required=False) is not None:
             editor.reset()
             result.cleared.append(editor.restored_name)
-    if isinstance(condition, RegionalCondition):  # the map (where it is no part) and the region texts
-        panel.map.restore_regions(condition)
+    # the map (where it is no part) and the region texts; under a ControlNet, the condition it steers
+    regional = condition.base if isinstance(condition, ControlNetCondition) else condition
+    if isinstance(regional, RegionalCondition):
+        panel.map.restore_regions(regional)
         result.restored.append("region texts")
     else:
         panel.map.regions.reset()
+    for restore in panel.restorers:  # add-ons beside the editors (a ControlNet and its map)
+        done, missed = restore(condition)
+        result.restored += done
+        result.not_restored += missed
     spec = panel.spec
     if spec is not None and not any(spec.accepts(part) for part in parts) and not spec.accepts(condition):
         kinds = "/".join(sorted(part.kind for part in parts))

@@ -213,12 +213,15 @@ class TimelinePanel(QWidget):
         self.image_box.setToolTip("The image of the batch a branch continues")
         self.image_box.hide()
         self.compare_box = QCheckBox("A/B")
-        self.compare_box.setToolTip("Compare with the parent at the same step: the parent left, this branch right")
+        self.compare_box.setToolTip(
+            "Compare with the parent at the same step: the parent left, this branch right (drag the divider on the canvas)"
+        )
         self.divider = QSlider(Qt.Orientation.Horizontal)
         self.divider.setRange(0, 100)
         self.divider.setValue(50)
-        self.divider.setFixedWidth(110)
         self.divider.setToolTip("Where the parent ends and the branch begins")
+        # the canvas draws the divider's handle (drag it, or the arrow keys): the slider is its model, not shown
+        self.divider.hide()
         self.set_compare_available(False)
         self.branch_sampler = QComboBox()
         self.branch_sampler.setToolTip(
@@ -227,7 +230,7 @@ class TimelinePanel(QWidget):
         self.branch_sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.branch_sampler.setMinimumContentsLength(9)
         self.set_branch_samplers(None)
-        self.branch_button = QPushButton("Branch from here")
+        self.branch_button = QPushButton("Branch")
         self.branch_button.setToolTip(
             "Run the rest of the schedule from the shown step with the prompt, guidance and seed of the panels"
         )
@@ -243,7 +246,6 @@ class TimelinePanel(QWidget):
         row.addWidget(self.step_label)
         row.addStretch(1)
         row.addWidget(self.compare_box)
-        row.addWidget(self.divider)
         row.addWidget(self.image_box)
         row.addWidget(self.branch_sampler)
         row.addWidget(self.branch_button)
@@ -277,7 +279,6 @@ class TimelinePanel(QWidget):
     def set_compare_available(self, available: bool) -> None:
         """A/B only shows for a branch whose parent's steps are known."""
         self.compare_box.setVisible(available)
-        self.divider.setVisible(available)
         self.divider.setEnabled(self.compare_box.isChecked())
 
     @property

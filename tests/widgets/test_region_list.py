@@ -113,6 +113,7 @@ def test_stable_diffusion_paints_regions_in_the_map_tab(qtbot, tmp_path):
         "Prompt",
         "Semantic map",
         "Image",
+        "ControlNet",  # a ControlNet may steer the model too (widgets/controlnet_panel.py)
     ]
     area = window.map_painter.area
     assert not area.map_model  # prompts alone: the window as it was

@@ -19,7 +19,7 @@ def test_sd_model_runs_from_the_prompt_editor(qtbot, sd_models, family):
     window = make_window(qtbot, sd_models[family])
     panel = window.conditioning
     shown = [panel.tabText(i) for i in range(panel.count()) if panel.isTabVisible(i)]
-    assert shown == ["Prompt", "Semantic map", "Image"]  # the map: for a prompt per painted region
+    assert shown == ["Prompt", "Semantic map", "Image", "ControlNet"]  # the map: for region prompts
     assert window.sampler.width_box.value() == 64
     window.sampler.steps.setValue(3)
     window.conditioning.text.prompt.setPlainText("a red cat on a beach")

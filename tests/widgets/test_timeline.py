@@ -218,3 +218,31 @@ def test_scrubbing_holds_back_live_previews(qtbot, window):
         qtbot.wait(50)
         assert window.canvas.image is shown
     assert strip.current == 0 and strip.kept == 25
+
+
+def test_timeline_screenshot_a_branch_compared_with_its_parent(qtbot):
+    """docs/screenshots/timeline.png: the demo model, a branch from step 10 with another prompt, A/B at 1280x800."""
+    from pathlib import Path
+
+    from qt_helpers import make_window
+
+    from ldm_studio.core.models.demo_model import demo_model_path
+
+    window = make_window(qtbot, demo_model_path())
+    window.resize(1280, 800)
+    window.conditioning.setCurrentWidget(window.conditioning.text)
+    window.conditioning.text.prompt.setPlainText("green hills under a blue sky")
+    window.sampler.random_seed.setChecked(False)
+    window.sampler.seed.setValue(4)
+    window.sampler.steps.setValue(30)
+    finish_job(qtbot, window)
+    window.timeline.panel.strip.set_current(9)
+    window.conditioning.text.prompt.setPlainText("snowy mountains above a lake at sunset")
+    branch_job(qtbot, window)
+    panel = window.timeline.panel
+    panel.compare_box.setChecked(True)
+    panel.divider.setValue(50)
+    qtbot.wait(50)
+    shot = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "timeline.png"
+    assert window.grab().save(str(shot))
+    window.close()

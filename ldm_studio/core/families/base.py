@@ -33,18 +33,21 @@ class ConditionTensors:
     `extra` holds further batched U-Net inputs a family needs (pooled text embeddings, added
     time ids, a ControlNet's control image …); the family's `unet_kwargs` turns them into
     keyword arguments of its U-Net call, so the sampling loop never needs to know them.
+    `step` is (index, total) of the step the U-Net is called for, set by the loop: inputs that
+    act on part of the schedule only (a ControlNet's start/end) read it.
     """
 
     context: torch.Tensor | None = None  # (B, L, D), for cross-attention
     concat: torch.Tensor | None = None  # (B, C, h, w), concatenated after the latent
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, ...) each
+    step: tuple[int, int] | None = None
 
     def cat(self, other: ConditionTensors) -> ConditionTensors:
         """`self` then `other` along the batch: guidance batches [uncond, cond]."""
         import torch
 
         extra = {key: torch.cat([value, other.extra[key]]) for key, value in self.extra.items() if key in other.extra}
-        return ConditionTensors(_cat(self.context, other.context), _cat(self.concat, other.concat), extra)
+        return ConditionTensors(_cat(self.context, other.context), _cat(self.concat, other.concat), extra, self.step)
 
     def rows(self, index: list[int]) -> ConditionTensors:
         """The batch rows `index` (one image's share of a guided batch)."""
@@ -52,7 +55,12 @@ class ConditionTensors:
             None if self.context is None else self.context[index],
             None if self.concat is None else self.concat[index],
             {key: value[index] for key, value in self.extra.items()},
+            self.step,
         )
+
+    def at_step(self, index: int, total: int) -> ConditionTensors:
+        """The same tensors for step `index` of `total` (no copy of any tensor)."""
+        return ConditionTensors(self.context, self.concat, self.extra, (index, total))
 
 
 @dataclass
@@ -185,7 +193,10 @@ class LatentDiffusionModel:
     def attention_modules(self) -> list[torch.nn.Module]:
         """The modules whose attention layers see the cross-attention context (the U-Net; a family
         that runs a ControlNet on the same context adds it): region prompts wrap their processors."""
-        return [self.unet]
+        from ldm_studio.core.families.controlnet import loaded_controlnet
+
+        net = loaded_controlnet(self)
+        return [self.unet] if net is None else [self.unet, net]
 
     def region_context(self, text: str) -> torch.Tensor:
         """(1, L, D) cross-attention tokens of a region's text, in the context's feature space
@@ -204,7 +215,12 @@ class LatentDiffusionModel:
         import torch
 
         x = latents if cond.concat is None else torch.cat([latents, cond.concat], dim=1)
-        return self.unet(x, timestep, **self.unet_kwargs(latents, timestep, cond)).sample
+        kwargs = self.unet_kwargs(latents, timestep, cond)
+        if cond.extra.get("controlnet_cond") is not None:  # a ControlNet adds its residuals (families/controlnet.py)
+            from ldm_studio.core.families.controlnet import control_residuals
+
+            kwargs.update(control_residuals(self, x, timestep, cond, kwargs))
+        return self.unet(x, timestep, **kwargs).sample
 
     @no_grad
     def decode(self, latents: torch.Tensor, *, low_memory: bool = False) -> torch.Tensor:

@@ -22,6 +22,7 @@ from ldm_studio.core.families.base import (
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
 
@@ -79,8 +80,11 @@ class StableDiffusionModel(LatentDiffusionModel):
         return self.text.embed(text)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
-        from ldm_studio.core.generation.regions import plain_or_regions  # torch: imported where models run
+        from ldm_studio.core.families.controlnet import encode_controlled  # torch: imported where models run
+        from ldm_studio.core.generation.regions import plain_or_regions
 
+        if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
+            return encode_controlled(self, condition, batch_size, guided, request)
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
             return regional
         assert isinstance(condition, TextCondition)
@@ -100,7 +104,7 @@ SPEC = register(
         title="prompt → CLIP → cross-attention (Stable Diffusion 1.x/2.x)",
         model_class=StableDiffusionModel,
         builder=TextCondition,
-        conditions=(TextCondition,),
+        conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer"),
         defaults=DEFAULTS,
         regions=True,

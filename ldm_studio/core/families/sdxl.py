@@ -25,6 +25,7 @@ from ldm_studio.core.families.base import (
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
+from ldm_studio.core.generation.control_inputs import ControlNetCondition
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
 
@@ -94,8 +95,11 @@ class StableDiffusionXLModel(LatentDiffusionModel):
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
         import torch
 
+        from ldm_studio.core.families.controlnet import encode_controlled
         from ldm_studio.core.generation.regions import plain_or_regions
 
+        if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
+            return encode_controlled(self, condition, batch_size, guided, request)
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
             return regional
         assert isinstance(condition, TextCondition)
@@ -145,7 +149,7 @@ SPEC = register(
         title="prompt → two CLIPs + pooled + size → cross-attention (Stable Diffusion XL)",
         model_class=StableDiffusionXLModel,
         builder=TextCondition,
-        conditions=(TextCondition,),
+        conditions=(TextCondition, ControlNetCondition),
         components=("unet", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
         defaults=DEFAULTS,
         regions=True,

@@ -548,5 +548,6 @@ def condition_a1111(data: Mapping[str, Any]) -> A1111Text:
 
 # The picture inputs (image-to-image start, super-resolution and inpainting conditions) register
 # their named inputs and kinds too; imported last, as they build on the classes above.
+from ldm_studio.core.generation import control_inputs as _control_inputs  # noqa: E402, F401
 from ldm_studio.core.generation import image_inputs as _image_inputs  # noqa: E402, F401
 from ldm_studio.core.generation import region_types as _region_types  # noqa: E402, F401  (a prompt per painted region)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ldm_studio.core.errors import RequestError
-from ldm_studio.core.generation.condition_types import INPUTS, class_names_of, parse_classes
+from ldm_studio.core.generation.condition_types import INPUTS, class_names_of, is_present, parse_classes
+from ldm_studio.core.generation.control_inputs import CONTROL_INPUTS, ControlNetCondition
 from ldm_studio.core.generation.image_inputs import INIT_INPUTS, InitImage
 from ldm_studio.core.generation.requests import Condition
 from ldm_studio.core.models.model_folder import ModelInfo
@@ -46,7 +47,22 @@ def condition_from_values(info: ModelInfo, values: Mapping[str, Any], option_pre
     spec = _family(info)
     if "image" not in spec.input_names:
         values = {name: value for name, value in values.items() if name not in INIT_INPUTS}
-    return spec.condition_from_inputs(info, values, option_prefix)
+    if ControlNetCondition not in spec.conditions:
+        if is_present(values.get("controlnet")):
+            raise RequestError(
+                option_prefix + "controlnet",
+                f"does not apply to a {spec.name!r} model: a ControlNet steers a Stable Diffusion U-Net",
+            )
+        return spec.condition_from_inputs(info, values, option_prefix)
+    # a family a ControlNet can steer: the control inputs (and the control map) wrap its own condition
+    control = {name: values.get(name) for name in (*CONTROL_INPUTS, "map")}
+    own = {name: value for name, value in values.items() if name not in control}
+    controlled = is_present(control["controlnet"])
+    if "map" in spec.input_names and (not controlled or is_present(values.get("regions"))):
+        # the family's own map (region prompts): without a ControlNet it is the family's alone; with
+        # one and region texts, the same painted map is both the control map and the regions' map
+        own["map"] = control["map"] if controlled else control.pop("map")
+    return ControlNetCondition.wrap(spec.condition_from_inputs(info, own, option_prefix), info, control, option_prefix)
 
 
 def init_from_values(info: ModelInfo, values: Mapping[str, Any], option_prefix: str = "") -> InitImage | None:

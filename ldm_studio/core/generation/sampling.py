@@ -168,7 +168,7 @@ class Denoising:
                 raise Cancelled(index)
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            cond_batch = cond_at[index]
+            cond_batch = cond_at[index].at_step(index, total)  # the step: a ControlNet's start/end reads it
             noise_pred = _predict(model, model_input, unet_timesteps[index], cond_batch, guided, settings.batch_size)
             if guided:
                 uncond, cond = noise_pred.chunk(2)

@@ -7,7 +7,8 @@ Two source types exist: "hub" (a diffusers repo on the Hugging Face hub) and "or
 `.ckpt` + `.yaml`, plain files or zip archives, converted after download).
 An entry's "kind" is "model" (the default) or "component": a part attached to a base model of its
 family ("role": "preview_decoder", a TAESD `AutoencoderTiny`; or "vae", a replacement `AutoencoderKL`),
-see `core.models.components`.
+see `core.models.components`; or "controlnet": a diffusers `ControlNetModel` a request attaches to a
+model of its family (`core.models.controlnets`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class CatalogueEntry:
     architecture: str | None = None  # informational: first stage, U-Net, conditioning
     note: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    kind: str = "model"  # "model", or "component" (attached to a base model of `family`)
+    kind: str = "model"  # "model", "component" or "controlnet" (attached to a base model of `family`)
     role: str | None = None  # components: a key of COMPONENT_ROLES
 
     @property
@@ -187,10 +188,14 @@ def _entry(item: Any, where: str) -> CatalogueEntry:
 def _component_fields(item: dict, source: dict, where: str) -> dict[str, Any]:
     """`kind` and, for a component, its `role` (a hub repo holding one diffusers model: config.json + weights)."""
     kind = item.get("kind", "model")
+    if kind == "controlnet":  # one diffusers ControlNetModel, chosen per request (core.models.controlnets)
+        if source.get("type") != "hub":
+            raise FileFormatError(where, "a controlnet comes from the hub (source.type 'hub')")
+        return {"kind": kind}
     if kind == "model":
         return {}
     if kind != "component":
-        raise FileFormatError(where, f"kind must be 'model' or 'component', got {kind!r}")
+        raise FileFormatError(where, f"kind must be 'model', 'component' or 'controlnet', got {kind!r}")
     role = item.get("role")
     if role not in COMPONENT_ROLES:
         raise FileFormatError(where, f"a component's role must be one of {', '.join(COMPONENT_ROLES)}, got {role!r}")

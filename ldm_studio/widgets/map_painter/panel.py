@@ -73,7 +73,7 @@ class MapTab(QWidget):
         self.regions = RegionList()
         self.regions.hide()  # shown for families that take a prompt per region
         self.template_box = QComboBox()
-        self.template_box.addItems(template_names())
+        self.template_box.addItems(template_names(self.labels))
         self.template_button = QPushButton("New from template")
         self.clear_button = QPushButton("Clear")
         self.open_button = QPushButton("Open map…")
@@ -168,6 +168,8 @@ class MapTab(QWidget):
                 note += f"; {result.report()} (painted as {self.labels[self.background].name})"
             self._report(note)
         self.palette.set_label_set(self.labels)
+        self.template_box.clear()
+        self.template_box.addItems(template_names(self.labels))  # ADE20K adds its own layouts
         self.set_label(self.labels.index_of(FIRST_LABEL_NAMES.get(label_set, self.labels[0].name)))
         self.set_background(self.background)
 

@@ -14,6 +14,10 @@ from ldm_studio.core.models.manager.progress import ProgressTracker
 
 def test_builtin_catalogue_has_the_real_ldms():
     cat = load_catalogue(extra=[])
+    assert {n: e.family for n, e in cat.items() if e.kind == "controlnet"} == {
+        "sd-controlnet-seg": "sd",
+        "control_v11p_sd15_seg": "sd",
+    }
     assert {n: e.family for n, e in cat.items() if e.kind == "model"} == {
         "ldm-text2im-large-256": "text",
         "ldm-celebahq-256": "uncond",

@@ -22,6 +22,7 @@ from ldm_studio.core.errors import DownloadError, FileFormatError, LdmStudioErro
 from ldm_studio.core.files.file_lock import file_lock
 from ldm_studio.core.files.store import models_dir, user_cache_dir
 from ldm_studio.core.models.catalogue import CatalogueEntry, get_entry
+from ldm_studio.core.models.controlnets import ROLE, is_controlnet_folder, read_controlnet
 from ldm_studio.core.models.manager.archive import find_member, unpack_zip
 from ldm_studio.core.models.manager.hashing import folder_sha256
 from ldm_studio.core.models.manager.https import download_file
@@ -102,7 +103,7 @@ def _install_hub(
     variant: str | None = None,
 ) -> InstalledModel:
     assert entry.repo_id is not None
-    component = entry.kind == "component"
+    component = entry.kind in ("component", ROLE)  # one diffusers model (config.json + weights), not a pipeline
     cached = hub_cache_models(hub_cache).get(entry.repo_id) if offline_mode() and not component else None
     if cached is not None:  # offline, but another tool downloaded it: register what is there
         snap = HubSnapshot(entry.repo_id, entry.revision, cached.name, cached, folder_sha256(cached, tracker))
@@ -117,6 +118,25 @@ def _install_hub(
             component=component,
         )
     tracker.start("installing", entry.name)
+    if entry.kind == ROLE:  # a ControlNet: one diffusers model, attached to a base model per request
+        control = read_controlnet(snap.folder)
+        _check_family(entry, control.family, snap.folder)
+        return add_entry(
+            InstalledModel(
+                name=entry.name,
+                kind="hub",
+                path=str(snap.folder),
+                family=control.family,
+                catalogue=entry.name,
+                repo_id=entry.repo_id,
+                revision=entry.revision,
+                commit=snap.commit,
+                source=f"{hub_endpoint(endpoint)}/{entry.repo_id}",
+                license=entry.license,
+                files=snap.files,
+                role=ROLE,
+            )
+        )
     if component:
         return _register_component(entry, snap, endpoint)
     # No shape check: the official repos may store legacy names that diffusers renames on load.
@@ -230,6 +250,8 @@ def import_model(
     tracker = ProgressTracker(progress, cancel, what="import")
     if component is not None:
         return _import_component(source, component, name, in_place, tracker)
+    if source.is_dir() and is_controlnet_folder(source):
+        return _import_controlnet(source, name, in_place, tracker)
     if source.is_dir():
         tracker.start("verifying", f"checking {source.name}")
         info = require_valid(source)
@@ -270,6 +292,25 @@ def import_model(
         base = InstalledModel(model_name, "store", "", info.family, source=str(source.resolve()))
         model = _commit(staging, out, base, tracker)
     tracker.finish(f"imported {model.name}")
+    return model
+
+
+def _import_controlnet(source: Path, name: str | None, in_place: bool, tracker: ProgressTracker) -> InstalledModel:
+    """A diffusers ControlNet folder into the store (copied, or registered where it is)."""
+    tracker.start("verifying", f"checking {source.name}")
+    control = read_controlnet(source)
+    model_name = safe_name(name or source.name)
+    _refuse_taken(model_name)
+    base = InstalledModel(model_name, "store", "", control.family, source=str(source.resolve()), role=ROLE)
+    if in_place:
+        files = folder_sha256(source, tracker)
+        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
+    else:
+        with _staging(model_name) as staging:
+            out = staging / model_name
+            _copy_tree(source, out, tracker)
+            model = _commit(staging, out, base, tracker)
+    tracker.finish(f"imported ControlNet {model.name}")
     return model
 
 

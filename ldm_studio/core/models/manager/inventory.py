@@ -11,10 +11,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ldm_studio.core.errors import ChecksumError, LdmStudioError
+from ldm_studio.core.errors import ChecksumError, FileFormatError, LdmStudioError, ModelFolderError
 from ldm_studio.core.families.registry import family_of_pipeline
 from ldm_studio.core.files.store import models_dir
 from ldm_studio.core.models.catalogue import CatalogueEntry, load_catalogue
+from ldm_studio.core.models.controlnets import ROLE, read_controlnet
 from ldm_studio.core.models.manager.hashing import file_digests, model_files
 from ldm_studio.core.models.manager.hub import hub_cache_models, read_pipeline_class
 from ldm_studio.core.models.manager.install import downloads_dir
@@ -40,6 +41,7 @@ class ModelRow:
     path: Path | None = None
     entry: CatalogueEntry | None = None
     installed: InstalledModel | None = None
+    kind: str = "model"  # "model", "component", or "controlnet" (attached to a base model of `family`)
 
 
 def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: Path | None = None) -> list[ModelRow]:
@@ -71,6 +73,7 @@ def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: P
                 path,
                 entry,
                 installed,
+                entry.kind,
             )
         )
     known_repos = {e.repo_id for e in cat.values()}
@@ -89,6 +92,7 @@ def list_models(catalogue: dict[str, CatalogueEntry] | None = None, hub_cache: P
                     model.folder,
                     None,
                     model,
+                    model.role,
                 )
             )
     for repo_id, path in sorted(cached.items()):
@@ -177,7 +181,12 @@ def verify(name: str, *, progress: ProgressFn | None = None, cancel: threading.E
     from ldm_studio.core.models.components import check_component_folder, component_entry
 
     component = component_entry(model.catalogue)
-    if component is not None and component.role is not None:
+    if model.role == ROLE:
+        try:
+            read_controlnet(folder)
+        except (FileFormatError, ModelFolderError) as exc:
+            problems.append(str(exc))
+    elif component is not None and component.role is not None:
         problems += check_component_folder(folder, component.role)
     else:
         problems += check_model_folder(folder, shapes=model.kind != "hub")[1]

@@ -41,6 +41,7 @@ class InstalledModel:
     license: str | None = None
     installed_at: float = 0.0
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    role: str = "model"  # "model", or "controlnet": a ControlNet attached to models of `family`
 
     @property
     def folder(self) -> Path:
