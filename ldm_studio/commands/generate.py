@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="trajectory frames: each step's prediction fully decoded (default), or the cheap preview (fast)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the written file names")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, one_shot=True)  # no cyclic GC while it runs, no interpreter teardown after (cli.py)
 
 
 def settings_from_args(

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="catalogue models and installed models, with their state")
     ls.add_argument("--installed", action="store_true", help="only models that are installed or in the hub cache")
-    ls.set_defaults(run=run_list)
+    ls.set_defaults(run=run_list, uses_libraries=False)  # no torch, diffusers or transformers: answers at once
 
     dl = sub.add_parser("download", help="download a catalogue model and install it")
     dl.add_argument("name", help="catalogue name (see `models list`)")
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     rm = sub.add_parser("remove", help="delete a model from the store (hub models: unregister only)")
     rm.add_argument("name")
-    rm.set_defaults(run=run_remove)
+    rm.set_defaults(run=run_remove, uses_libraries=False)
 
     vf = sub.add_parser("verify", help="re-hash a model's files against the install-time checksums, load configs")
     vf.add_argument("name")

@@ -54,3 +54,72 @@ def test_the_cli_sampler_names_are_the_samplers_the_engine_knows():
     from ldm_studio.core.generation.samplers import SAMPLER_NAMES as ENGINE_SAMPLERS
 
     assert SAMPLER_NAMES == ENGINE_SAMPLERS
+
+
+def test_models_list_loads_no_torch_and_lists_the_catalogue(tmp_path, monkeypatch):
+    """`models list` reads the catalogue, the store and the demo model without torch, diffusers or transformers."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    code = (
+        "import contextlib, io\nfrom ldm_studio.cli import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n    code = main(['models', 'list'])\n"
+        "assert code == 0, code\nassert 'ldm-text2im-large-256' in out.getvalue(), out.getvalue()\n"
+        "assert 'demo' in out.getvalue()"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_the_family_registry_loads_no_torch():
+    """Asking the registry (catalogue checks, model folders, the Models dialog) must not import the engine."""
+    code = (
+        "from ldm_studio.core.families.registry import family_names, family_of_pipeline\n"
+        "from ldm_studio.core.models.model_folder import read_model_info\n"
+        "from ldm_studio.core.models.demo_model import demo_model_path\n"
+        "assert 'multi' in family_names() and family_of_pipeline('LDMTextToImagePipeline') is not None\n"
+        "assert read_model_info(demo_model_path()).family == 'multi'"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_generate_as_a_program_writes_and_reports_everything_before_its_fast_exit(tmp_path):
+    """`python -m ldm_studio generate` ends without the interpreter's teardown: its output must all be there."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env["LDM_STUDIO_HOME"] = str(tmp_path / "home")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "ldm_studio", "generate", "--prompt", "a lake", "--seed", "2", "--steps", "3"]
+    done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (png,) = out.glob("*.png")
+    assert done.stdout.strip() == str(png)  # piped stdout flushed before the exit
+    assert "1 image(s), 3 steps" in done.stderr
+    logs = [p.read_text(encoding="utf-8") for p in (tmp_path / "home").rglob("ldm-studio.log")]
+    assert any("CPU threads:" in text for text in logs)  # the log handler flushed and closed
+
+
+def test_main_with_arguments_returns_instead_of_exiting(tmp_path):
+    """Callers of `main(argv)` (tests, the benchmarks) get the exit status back: only the program exits early."""
+    import gc
+
+    from ldm_studio.cli import main
+
+    code = main(["generate", "--prompt", "a lake", "--seed", "2", "--steps", "2", "--quiet", "--out", str(tmp_path)])
+    assert code == 0 and len(list(tmp_path.glob("*.png"))) == 1
+    assert gc.isenabled()  # the collector paused for the command is back on
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*command, "--help"]
+        for command in (
+            ["batch"], ["convert"], ["gui"], ["train-demo"], ["fit-preview"], ["eval-demo"],
+            ["models", "list"], ["models", "download"], ["models", "import"],
+            ["models", "remove"], ["models", "verify"],
+        )
+    ],
+)
+def test_every_subcommand_help_loads_nothing_heavy(argv):
+    code = (
+        "import contextlib, io\nfrom ldm_studio.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})"
+    )
+    assert _loaded_after(code) == []

@@ -11,16 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from diffusers import AutoencoderKL, VQModel
-
 from ldm_studio.core.errors import ModelFolderError
-from ldm_studio.core.generation.device import DeviceChoice
-from ldm_studio.core.generation.requests import Condition, GenerationRequest
+from ldm_studio.core.lazy_torch import no_grad
 from ldm_studio.core.models.model_folder import ModelInfo, read_json
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and diffusers are imported where they run: the registry must load without them
+    import torch
+    from diffusers import AutoencoderKL, VQModel
+
+    from ldm_studio.core.generation.device import DeviceChoice
     from ldm_studio.core.generation.previews import LinearPreview
+    from ldm_studio.core.generation.requests import Condition, GenerationRequest
 
 ProgressFn = Callable[[str, float], None]
 
@@ -43,6 +44,8 @@ class ConditionTensors:
 
     def cat(self, other: ConditionTensors) -> ConditionTensors:
         """`self` then `other` along the batch: guidance batches [uncond, cond]."""
+        import torch
+
         extra = {key: torch.cat([value, other.extra[key]]) for key, value in self.extra.items() if key in other.extra}
         return ConditionTensors(_cat(self.context, other.context), _cat(self.concat, other.concat), extra, self.step)
 
@@ -86,6 +89,8 @@ def region_kwargs(cond: ConditionTensors) -> dict[str, Any]:
 def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     if a is None or b is None:
         return None
+    import torch
+
     return torch.cat([a, b])
 
 
@@ -204,9 +209,11 @@ class LatentDiffusionModel:
             return {}
         return {"encoder_hidden_states": cond.context, **region_kwargs(cond)}
 
-    @torch.no_grad()
+    @no_grad
     def predict_noise(self, latents: torch.Tensor, timestep: torch.Tensor, cond: ConditionTensors) -> torch.Tensor:
         """The U-Net's output for (already scheduler-scaled) latents; concat maps go after them."""
+        import torch
+
         x = latents if cond.concat is None else torch.cat([latents, cond.concat], dim=1)
         kwargs = self.unet_kwargs(latents, timestep, cond)
         if cond.extra.get("controlnet_cond") is not None:  # a ControlNet adds its residuals (families/controlnet.py)
@@ -215,7 +222,7 @@ class LatentDiffusionModel:
             kwargs.update(control_residuals(self, x, timestep, cond, kwargs))
         return self.unet(x, timestep, **kwargs).sample
 
-    @torch.no_grad()
+    @no_grad
     def decode(self, latents: torch.Tensor, *, low_memory: bool = False) -> torch.Tensor:
         """Latents (as the U-Net sees them) → images in [0, 1], (B, 3, H, W) float32 on the CPU.
 
@@ -223,6 +230,9 @@ class LatentDiffusionModel:
         nearest codebook entry before post_quant_conv, as the original decoder does.
         `low_memory` decodes one image at a time, a KL decoder in tiles (the out-of-memory retry).
         """
+        import torch
+        from diffusers import AutoencoderKL
+
         z = latents.to(self.vae_dtype) / self.info.scale_factor
         if not low_memory and self.batch_invariant and len(z) > 1:
             return torch.cat([self.decode(one) for one in latents.split(1)])
@@ -248,7 +258,7 @@ class LatentDiffusionModel:
 
         return composite(images, init.image, init.mask, init.feather)
 
-    @torch.no_grad()
+    @no_grad
     def encode_images(self, images: torch.Tensor, posterior_noise: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [-1, 1] → latents as the U-Net sees them.
 
@@ -256,6 +266,8 @@ class LatentDiffusionModel:
         mean + std · noise per row (broadcast over one picture), as diffusers' pipelines draw it
         (`latent_dist.sample`).
         VQ: the encoder's latents (not quantised); there is no posterior to sample."""
+        from diffusers import AutoencoderKL
+
         x = images.to(self.device, self.vae_dtype)
         if isinstance(self.autoencoder, AutoencoderKL):
             dist = self.autoencoder.encode(x).latent_dist
@@ -267,6 +279,8 @@ class LatentDiffusionModel:
     @property
     def samples_posterior(self) -> bool:
         """Whether encoding a picture draws from a posterior (KL first stages) or is deterministic (VQ)."""
+        from diffusers import AutoencoderKL
+
         return isinstance(self.autoencoder, AutoencoderKL)
 
     def to_runtime(self, *modules: torch.nn.Module) -> None:
@@ -275,6 +289,8 @@ class LatentDiffusionModel:
 
 
 def load_autoencoder(info: ModelInfo, choice: DeviceChoice) -> AutoencoderKL | VQModel:
+    from diffusers import AutoencoderKL, VQModel
+
     folder = info.path / info.autoencoder
     cls = AutoencoderKL if info.autoencoder_kind == "kl" else VQModel
     return load_component(cls, folder, choice)
@@ -303,12 +319,21 @@ def weights_variant(folder: Path) -> str | None:
 def load_component(cls: Any, folder: Path, choice: DeviceChoice, **kwargs: Any) -> Any:
     """diffusers/transformers `from_pretrained` from a local folder, errors naming the folder.
 
-    A folder holding only a variant's weights (`*.fp16.safetensors`) loads that variant."""
+    A folder holding only a variant's weights (`*.fp16.safetensors`) loads that variant. A folder
+    with one safetensors file whose keys are the module's is read directly (`fast_load`: the same
+    tensors without from_pretrained's fixed cost)."""
+    from ldm_studio.core.families.fast_load import load_direct
+
     variant = weights_variant(folder)
     if variant is not None:
         kwargs.setdefault("variant", variant)
     try:
-        model = cls.from_pretrained(folder, local_files_only=True, torch_dtype=choice.dtype, **kwargs)
+        model = None if kwargs else load_direct(cls, folder, choice.dtype)
+    except Exception:  # a folder it cannot read: from_pretrained reads it again and says why
+        model = None
+    try:
+        if model is None:
+            model = cls.from_pretrained(folder, local_files_only=True, torch_dtype=choice.dtype, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFolderError(folder, f"cannot load {cls.__name__}: {first}") from exc

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import torch
-from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.errors import ModelFolderError
 from ldm_studio.core.families.base import load_component
-from ldm_studio.core.generation.device import DeviceChoice
+from ldm_studio.core.lazy_torch import no_grad
+
+if TYPE_CHECKING:  # torch and transformers load with the model, not with the registry (the sd families import us)
+    import torch
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from ldm_studio.core.generation.device import DeviceChoice
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ class ClipTextEncoder:
         layer: str = "last",
         projection: bool = False,
     ) -> ClipTextEncoder:
+        from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
         try:
             tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
         except (OSError, ValueError, TypeError) as exc:
@@ -86,11 +92,13 @@ class ClipTextEncoder:
 
     # --- encoding --------------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @no_grad
     def encode_chunk(self, ids: tuple[int, ...]) -> ChunkOutput:
         kept = self._kept.get(ids)
         if kept is not None:
             return kept
+        import torch
+
         tokens = torch.tensor([ids], device=self.choice.device)
         mask = None
         if self.use_attention_mask:
@@ -111,6 +119,8 @@ class ClipTextEncoder:
     def encode_chunks(self, chunks: list[tuple[int, ...]], count: int) -> ChunkOutput:
         """The chunks' contexts concatenated along the sequence, padded with empty chunks to `count`;
         the pooled embedding is the first chunk's (as A1111 does for SDXL)."""
+        import torch
+
         padded = list(chunks) + [self.empty_chunk()] * (count - len(chunks))
         outputs = [self.encode_chunk(ids) for ids in padded]
         return ChunkOutput(torch.cat([o.context for o in outputs], dim=1), outputs[0].pooled)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.errors import ConversionError, ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
@@ -21,12 +19,16 @@ from ldm_studio.core.families.base import (
     load_autoencoder,
     load_scheduler_config,
 )
-from ldm_studio.core.families.loading import load_encoder, load_unet
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import ClassCondition, Condition, GenerationRequest
-from ldm_studio.core.models.cond_stages import ClassEmbedder, save_cond_stage
+from ldm_studio.core.lazy_torch import no_grad
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch loads with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
+    from ldm_studio.core.models.cond_stages import ClassEmbedder
 
 
 class ClassConditionalModel(LatentDiffusionModel):
@@ -38,6 +40,9 @@ class ClassConditionalModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> ClassConditionalModel:
+        from ldm_studio.core.families.loading import load_encoder, load_unet
+        from ldm_studio.core.models.cond_stages import ClassEmbedder
+
         report = progress or (lambda _msg, _frac: None)
         report("class embedding", 0.0)
         embedder = load_encoder(info, choice, "ClassEmbedder")
@@ -68,9 +73,11 @@ class ClassConditionalModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return ClassCondition((0,))
 
-    @torch.no_grad()
+    @no_grad
     def embed(self, class_ids: list[int]) -> torch.Tensor:
         """(B, 1, D) context for a list of class indices."""
+        import torch
+
         ids = torch.tensor(class_ids, dtype=torch.long, device=self.device)
         return self.embedder(ids).to(self.dtype)
 
@@ -102,6 +109,7 @@ def _check_original(config: Any, unet_layout: Any) -> None:
 
 def _convert_class_embedder(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
     """The original ClassEmbedder; cin256-v2 has 1001 rows: 1000 ImageNet classes and guidance's "no class"."""
+    from ldm_studio.core.models.cond_stages import save_cond_stage
     from ldm_studio.core.models.convert import cond_stage
     from ldm_studio.core.models.convert.keys import KeyMap
 

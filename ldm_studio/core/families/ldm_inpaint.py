@@ -11,10 +11,9 @@ truncates to uint8; we round, as every written image here is rounded.) No guidan
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
-from diffusers import AutoencoderKL
 
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
@@ -24,11 +23,15 @@ from ldm_studio.core.families.base import (
     ProgressFn,
 )
 from ldm_studio.core.families.registry import ConverterHook, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.image_inputs import InpaintCondition
-from ldm_studio.core.generation.img2img import composite, image_tensor, mask_tensor, resized_mask, resized_pixels
 from ldm_studio.core.generation.requests import Condition, GenerationRequest
+from ldm_studio.core.lazy_torch import no_grad
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch and diffusers load with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
 
 
 class InpaintingModel(LatentDiffusionModel):
@@ -45,9 +48,15 @@ class InpaintingModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return InpaintCondition(np.zeros((32, 32, 3), dtype=np.uint8), np.zeros((32, 32), dtype=bool))
 
-    @torch.no_grad()
+    @no_grad
     def concat_input(self, condition: InpaintCondition, request: GenerationRequest) -> torch.Tensor:
         """(1, C + 1, h, w): encode(masked image) then the mask in {-1, 1} at latent size."""
+        import torch
+        import torch.nn.functional as F
+        from diffusers import AutoencoderKL
+
+        from ldm_studio.core.generation.img2img import image_tensor, mask_tensor, resized_mask, resized_pixels
+
         s = request.settings
         image = image_tensor(resized_pixels(condition.image, s.width, s.height))
         mask = mask_tensor(resized_mask(condition.mask, s.width, s.height))
@@ -69,6 +78,8 @@ class InpaintingModel(LatentDiffusionModel):
 
     def finish(self, images: torch.Tensor, request: GenerationRequest) -> torch.Tensor:
         """The composite (1 − mask)·image + mask·sample: unmasked pixels are the input's exactly."""
+        from ldm_studio.core.generation.img2img import composite
+
         condition = request.condition
         assert isinstance(condition, InpaintCondition)
         return composite(images, condition.image, condition.mask)

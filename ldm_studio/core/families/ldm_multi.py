@@ -9,9 +9,7 @@ unconditional input drops all three (a negative prompt replaces the empty prompt
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from diffusers import UNet2DConditionModel
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.errors import ModelFolderError, RequestError
 from ldm_studio.core.families.base import (
@@ -23,12 +21,7 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
-from ldm_studio.core.families.ldm_semantic import one_hot_map, resize_labels
-from ldm_studio.core.families.loading import check_map_encoder
-from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.families.registry import FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
-from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import (
     ClassCondition,
     CombinedCondition,
@@ -38,8 +31,16 @@ from ldm_studio.core.generation.requests import (
     TextCondition,
     UnconditionalCondition,
 )
-from ldm_studio.core.models.cond_stages import ClassEmbedder, SpatialRescaler, load_cond_stage
+from ldm_studio.core.lazy_torch import no_grad
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch, diffusers and the encoders load with the model, not with the registry
+    import numpy as np
+    import torch
+
+    from ldm_studio.core.families.prompt_encoder import PromptEncoder
+    from ldm_studio.core.generation.device import DeviceChoice
+    from ldm_studio.core.models.cond_stages import ClassEmbedder, SpatialRescaler
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
 
@@ -60,6 +61,12 @@ class MultiConditionModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> MultiConditionModel:
+        from diffusers import UNet2DConditionModel
+
+        from ldm_studio.core.families.loading import check_map_encoder
+        from ldm_studio.core.families.prompt_encoder import PromptEncoder
+        from ldm_studio.core.models.cond_stages import load_cond_stage
+
         report = progress or (lambda _msg, _frac: None)
         report("conditioning encoders", 0.0)
         embedder = load_cond_stage(info.path / "cond_stage" / "class", "ClassEmbedder").to(choice.device)
@@ -113,15 +120,21 @@ class MultiConditionModel(LatentDiffusionModel):
     def region_context(self, text: str) -> torch.Tensor:
         return self.embed_text(text)
 
-    @torch.no_grad()
+    @no_grad
     def embed_classes(self, class_ids: list[int]) -> torch.Tensor:
         """(B, 1, D) class tokens; the null class is the "no class" input."""
+        import torch
+
         ids = torch.tensor(class_ids, dtype=torch.long, device=self.device)
         return self.embedder(ids).to(self.dtype)
 
-    @torch.no_grad()
+    @no_grad
     def map_features(self, label_map: np.ndarray | None, height: int, width: int) -> torch.Tensor:
         """(1, C, h, w) map features; None (no map) is the all-zero one-hot map."""
+        import torch
+
+        from ldm_studio.core.families.ldm_semantic import one_hot_map, resize_labels
+
         if label_map is None:
             one_hot = torch.zeros(1, self.num_labels, height, width, device=self.device)
         else:
@@ -131,6 +144,8 @@ class MultiConditionModel(LatentDiffusionModel):
     # --- condition → tensors ---------------------------------------------------------------------
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        from ldm_studio.core.generation.regions import plain_or_regions  # torch: imported where models run
+
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
             return regional
         combined = as_combined(condition)
@@ -153,6 +168,8 @@ class MultiConditionModel(LatentDiffusionModel):
         return null
 
     def _tensors(self, text: str, classes: list[int], features: torch.Tensor, batch_size: int) -> ConditionTensors:
+        import torch
+
         tokens = self.embed_text(text).expand(batch_size, -1, -1)
         context = torch.cat([self.embed_classes(classes), tokens], dim=1)
         return ConditionTensors(context=context, concat=features.expand(batch_size, -1, -1, -1))

@@ -9,11 +9,9 @@ The model has no unconditional input, so there is no guidance.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ldm_studio.core.errors import ConversionError, RequestError
 from ldm_studio.core.families.base import (
@@ -24,18 +22,25 @@ from ldm_studio.core.families.base import (
     load_autoencoder,
     load_scheduler_config,
 )
-from ldm_studio.core.families.loading import check_map_encoder, load_encoder, load_unet
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, SemanticMapCondition
-from ldm_studio.core.models.cond_stages import SpatialRescaler, save_cond_stage
+from ldm_studio.core.lazy_torch import no_grad
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch loads with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
+    from ldm_studio.core.models.cond_stages import SpatialRescaler
 
 DEFAULT_LABEL_SET = "coco-stuff-182"
 
 
 def resize_labels(label_map: np.ndarray, height: int, width: int) -> torch.Tensor:
     """(H, W) indices → (height, width) int64 by nearest neighbour (pixel centres, no new labels)."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.from_numpy(np.array(label_map, dtype=np.int64)).to(torch.float64)[None, None]
     if x.shape[-2:] != (height, width):
         x = F.interpolate(x, size=(height, width), mode="nearest-exact")
@@ -44,6 +49,9 @@ def resize_labels(label_map: np.ndarray, height: int, width: int) -> torch.Tenso
 
 def one_hot_map(labels: torch.Tensor, num_labels: int) -> torch.Tensor:
     """(H, W) indices → (1, num_labels, H, W) float32 one-hot, as the training data gave it."""
+    import torch
+    import torch.nn.functional as F
+
     return F.one_hot(labels, num_labels).permute(2, 0, 1)[None].to(torch.float32)
 
 
@@ -56,6 +64,9 @@ class SemanticMapModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> SemanticMapModel:
+        from ldm_studio.core.families.loading import check_map_encoder, load_encoder, load_unet
+        from ldm_studio.core.models.cond_stages import SpatialRescaler
+
         report = progress or (lambda _msg, _frac: None)
         report("map encoder", 0.0)
         rescaler = load_encoder(info, choice, "SpatialRescaler")
@@ -83,7 +94,7 @@ class SemanticMapModel(LatentDiffusionModel):
     def default_condition(self) -> Condition:
         return SemanticMapCondition(np.zeros((8, 8), dtype=np.int64), self.label_set)
 
-    @torch.no_grad()
+    @no_grad
     def map_features(self, label_map: np.ndarray, height: int, width: int) -> torch.Tensor:
         """(1, C, height/f, width/f) features the U-Net sees next to the latent."""
         labels = resize_labels(label_map, height, width).to(self.device)
@@ -131,6 +142,7 @@ def _check_original(config: Any, unet_layout: Any) -> None:
 
 
 def _convert_rescaler(config: Any, weights: dict[str, Any], file: Path, tokenizer: Any) -> CondStageResult:
+    from ldm_studio.core.models.cond_stages import save_cond_stage
     from ldm_studio.core.models.convert import cond_stage
     from ldm_studio.core.models.convert.keys import KeyMap
 

@@ -10,8 +10,9 @@ scaled to [-1, 1], at latent size, goes after the latent channels; the output is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
@@ -21,11 +22,14 @@ from ldm_studio.core.families.base import (
     ProgressFn,
 )
 from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.image_inputs import SuperResCondition
-from ldm_studio.core.generation.img2img import image_tensor, resized_pixels
 from ldm_studio.core.generation.requests import Condition, GenerationRequest
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch loads with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
 
 
 class SuperResolutionModel(LatentDiffusionModel):
@@ -44,6 +48,8 @@ class SuperResolutionModel(LatentDiffusionModel):
 
     def low_resolution(self, condition: SuperResCondition, request: GenerationRequest) -> torch.Tensor:
         """(1, 3, h, w) in [-1, 1]: the input at latent size, as the U-Net sees it next to the latent."""
+        from ldm_studio.core.generation.img2img import image_tensor, resized_pixels
+
         _, h, w = self.latent_shape(request)
         pixels = image_tensor(resized_pixels(condition.image, w, h))
         return (pixels * 2 - 1).to(self.device, self.dtype)

@@ -7,10 +7,7 @@ empty prompt (CLS, SEP, padding) unless the person typed one, as in the original
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
-from diffusers import UNet2DConditionModel
+from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.errors import ConversionError
 from ldm_studio.core.families.base import (
@@ -22,12 +19,15 @@ from ldm_studio.core.families.base import (
     load_component,
     load_scheduler_config,
 )
-from ldm_studio.core.families.prompt_encoder import PromptEncoder
 from ldm_studio.core.families.registry import CondStageResult, ConverterHook, DiffusersLayout, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
-from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch, diffusers and transformers load with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.families.prompt_encoder import PromptEncoder
+    from ldm_studio.core.generation.device import DeviceChoice
 
 
 class TextToImageModel(LatentDiffusionModel):
@@ -41,6 +41,10 @@ class TextToImageModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> TextToImageModel:
+        from diffusers import UNet2DConditionModel
+
+        from ldm_studio.core.families.prompt_encoder import PromptEncoder
+
         report = progress or (lambda _msg, _frac: None)
         report("text encoder", 0.0)
         prompts = PromptEncoder.load(info, choice)
@@ -62,6 +66,8 @@ class TextToImageModel(LatentDiffusionModel):
         return self.embed(text)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        from ldm_studio.core.generation.regions import plain_or_regions  # torch: imported where models run
+
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:
             return regional
         assert isinstance(condition, TextCondition)

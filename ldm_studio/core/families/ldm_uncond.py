@@ -5,6 +5,8 @@ There is nothing to guide towards, so guidance is off whatever the scale says.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ldm_studio.core.errors import RequestError
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -13,9 +15,11 @@ from ldm_studio.core.families.base import (
     ProgressFn,
 )
 from ldm_studio.core.families.registry import ConverterHook, DiffusersLayout, FamilySpec, register
-from ldm_studio.core.generation.device import DeviceChoice
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, UnconditionalCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:
+    from ldm_studio.core.generation.device import DeviceChoice
 
 
 class UnconditionalModel(LatentDiffusionModel):

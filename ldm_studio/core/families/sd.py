@@ -9,9 +9,7 @@ config's `prediction_type`, which every sampler is built from.
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
-from diffusers import UNet2DConditionModel
+from typing import TYPE_CHECKING
 
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -23,13 +21,15 @@ from ldm_studio.core.families.base import (
     load_scheduler_config,
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
-from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.generation.control_inputs import ControlNetCondition
-from ldm_studio.core.generation.device import DeviceChoice
-from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo, read_json
+
+if TYPE_CHECKING:
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=25, guidance=7.5, eta=0.0)
 
@@ -57,6 +57,8 @@ class StableDiffusionModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> StableDiffusionModel:
+        from diffusers import UNet2DConditionModel
+
         report = progress or (lambda _msg, _frac: None)
         report("text encoder", 0.0)
         text = ClipTextEncoder.load(info.path / "tokenizer", info.path / "text_encoder", choice)
@@ -78,6 +80,9 @@ class StableDiffusionModel(LatentDiffusionModel):
         return self.text.embed(text)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        from ldm_studio.core.families.controlnet import encode_controlled  # torch: imported where models run
+        from ldm_studio.core.generation.regions import plain_or_regions
+
         if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
             return encode_controlled(self, condition, batch_size, guided, request)
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:

@@ -10,10 +10,7 @@ setting) an empty negative prompt is zeros, as diffusers does.
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-from diffusers import UNet2DConditionModel
+from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.families.base import (
     Conditioning,
@@ -26,14 +23,16 @@ from ldm_studio.core.families.base import (
     region_kwargs,
 )
 from ldm_studio.core.families.clip_encoder import ClipTextEncoder, chunk_count
-from ldm_studio.core.families.controlnet import encode_controlled
 from ldm_studio.core.families.registry import DiffusersLayout, FamilySpec, register
 from ldm_studio.core.families.sd import few_step_defaults
 from ldm_studio.core.generation.control_inputs import ControlNetCondition
-from ldm_studio.core.generation.device import DeviceChoice
-from ldm_studio.core.generation.regions import plain_or_regions
 from ldm_studio.core.generation.requests import Condition, GenerationRequest, TextCondition
 from ldm_studio.core.models.model_folder import Defaults, ModelInfo
+
+if TYPE_CHECKING:  # torch and diffusers load with the model, not with the registry
+    import torch
+
+    from ldm_studio.core.generation.device import DeviceChoice
 
 DEFAULTS = Defaults(sampler="dpmpp_2m_karras", steps=30, guidance=5.0, eta=0.0)
 
@@ -60,6 +59,8 @@ class StableDiffusionXLModel(LatentDiffusionModel):
 
     @classmethod
     def load(cls, info: ModelInfo, choice: DeviceChoice, progress: ProgressFn | None = None) -> StableDiffusionXLModel:
+        from diffusers import UNet2DConditionModel
+
         report = progress or (lambda _msg, _frac: None)
         report("text encoders", 0.0)
         text = ClipTextEncoder.load(info.path / "tokenizer", info.path / "text_encoder", choice, layer="penultimate")
@@ -78,16 +79,25 @@ class StableDiffusionXLModel(LatentDiffusionModel):
 
     def region_context(self, text: str) -> torch.Tensor:
         """Both encoders' tokens side by side, as the prompt's context."""
+        import torch
+
         count, chunks = chunk_count([self.text, self.text_2], [text])
         first = self.text.encode_chunks(chunks[0, text], count).context
         return torch.cat([first, self.text_2.encode_chunks(chunks[1, text], count).context], dim=-1)
 
     def time_ids(self, request: GenerationRequest) -> torch.Tensor:
         """(1, 6): original size, crop top-left (0, 0) and target size, all the requested size."""
+        import torch
+
         h, w = request.settings.height, request.settings.width
         return torch.tensor([[h, w, 0, 0, h, w]], device=self.device, dtype=self.dtype)
 
     def encode(self, condition: Condition, batch_size: int, guided: bool, request: GenerationRequest) -> Conditioning:
+        import torch
+
+        from ldm_studio.core.families.controlnet import encode_controlled
+        from ldm_studio.core.generation.regions import plain_or_regions
+
         if isinstance(condition, ControlNetCondition):  # the prompt's tensors plus the control image
             return encode_controlled(self, condition, batch_size, guided, request)
         if (regional := plain_or_regions(self, condition, batch_size, guided, request)) is not None:

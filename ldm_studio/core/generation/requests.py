@@ -25,7 +25,7 @@ from ldm_studio.core.generation.condition_types import (
     UnconditionalCondition,
 )
 from ldm_studio.core.generation.image_inputs import InitImage
-from ldm_studio.core.generation.samplers import SAMPLER_NAMES
+from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
 from ldm_studio.core.generation.schedules import parse_guidance
 
 if TYPE_CHECKING:

@@ -226,7 +226,7 @@ def _check_recommended(value: Any, where: str) -> None:
     """`recommended`: absent, or {sampler: a known sampler, steps: int > 0, guidance: number >= 0}."""
     if value is None:
         return
-    from ldm_studio.core.generation.samplers import SAMPLER_NAMES
+    from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
 
     if not isinstance(value, dict) or set(value) - {"sampler", "steps", "guidance"}:
         raise FileFormatError(where, "recommended must be an object with sampler, steps and guidance")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldm_studio.core.errors import ModelFolderError
-from ldm_studio.core.generation.samplers import SAMPLER_NAMES
+from ldm_studio.core.generation.sampler_names import SAMPLER_NAMES
 
 if TYPE_CHECKING:
     from ldm_studio.core.families.registry import FamilySpec

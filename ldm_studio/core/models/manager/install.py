@@ -23,7 +23,6 @@ from ldm_studio.core.files.file_lock import file_lock
 from ldm_studio.core.files.store import models_dir, user_cache_dir
 from ldm_studio.core.models.catalogue import CatalogueEntry, get_entry
 from ldm_studio.core.models.controlnets import ROLE, is_controlnet_folder, read_controlnet
-from ldm_studio.core.models.convert import convert_checkpoint
 from ldm_studio.core.models.manager.archive import find_member, unpack_zip
 from ldm_studio.core.models.manager.hashing import folder_sha256
 from ldm_studio.core.models.manager.https import download_file
@@ -359,6 +358,8 @@ def _import_single_file(
 def _convert(
     checkpoint: Path, config: Path, out: Path, title: str, tracker: ProgressTracker, tokenizer: str | Path | None = None
 ) -> None:
+    from ldm_studio.core.models.convert import convert_checkpoint  # torch: imported only to convert
+
     tracker.start("converting", checkpoint.name)
     convert_checkpoint(
         config, checkpoint, out, tokenizer=tokenizer, name=title, progress=lambda msg, frac: tracker.note(msg, frac)
