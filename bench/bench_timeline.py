@@ -61,7 +61,7 @@ def run(smoke: bool = False) -> dict[str, object]:
         figures[f"keep_overhead_ratio_{sampler}"] = times["keep"] / times["plain"]
         figures[f"record_seconds_over_sampling_{sampler}"] = statistics.median(recording) / times["plain"]
     figures.update(_show_step())
-    figures.update(_budget())
+    figures.update(_budget(smoke))
     return figures
 
 
@@ -96,7 +96,7 @@ def _show_step() -> dict[str, object]:
     }
 
 
-def _budget() -> dict[str, object]:
+def _budget(smoke: bool = False) -> dict[str, object]:
     from ldm_studio.core.generation.device import choose_device
     from ldm_studio.core.generation.engine import Engine
     from ldm_studio.core.generation.requests import ClassCondition, CombinedCondition
@@ -109,7 +109,7 @@ def _budget() -> dict[str, object]:
     engine.load(folder)
     request = GenerationRequest(
         CombinedCondition(TextCondition("a lake in a forest"), ClassCondition((4,))),
-        SamplerSettings(steps=50, guidance=2.0, width=64, height=64, seed=3),
+        SamplerSettings(steps=5 if smoke else 50, guidance=2.0, width=64, height=64, seed=3),
     )
     out: dict[str, object] = {}
     one_job = 0
@@ -119,7 +119,7 @@ def _budget() -> dict[str, object]:
             store.set_budget_mb(3 * one_job / MB)
         peak = 0
         start = time.perf_counter()
-        for key in range(20):
+        for key in range(3 if smoke else 20):  # smoke: the path, not the figure
             trajectory = store.start(key, request)
 
             def on_step(event, trajectory=trajectory, store=store):
