@@ -6,7 +6,8 @@ every core the process may run on (its CPU affinity, so `taskset` is respected) 
 work is not already using. The exception matters: on the same machine under a load average
 of 8-9, the tiny model's steps took 1.8-2.5 s on 2 threads against 0.04-0.09 s on one, since
 each OpenMP region waits for its slowest, descheduled thread; so cores busy at start (the
-1-minute load average) are left out. The window also keeps a core for the GUI
+1-minute load average, capped by the tasks runnable right now: the average still counts a run
+that just ended) are left out. The window also keeps a core for the GUI
 (`GUI_SPARE_CORE_FROM`). Measurements: docs/benchmarks.md, "threads".
 """
 
@@ -76,10 +77,26 @@ def plan_threads(
 
 
 def _load_average() -> float:
+    """Cores other work keeps busy: the 1-minute load average, but no more than the tasks runnable right
+    now. The average lags by a minute, so on its own it counted a run that had just ended (the previous
+    `generate` of a script, the other side of a benchmark pair) and the next run took one thread where
+    two were free: 1.68x the plain diffusers script's wall time at the real LDM-256 size."""
     try:
-        return max(0.0, os.getloadavg()[0])
+        average = max(0.0, os.getloadavg()[0])
     except (AttributeError, OSError):  # Windows: no load average; assume the cores are free
         return 0.0
+    running = _runnable_now()
+    return average if running is None else min(average, running)
+
+
+def _runnable_now(path: str = "/proc/loadavg") -> float | None:
+    """Tasks runnable at this moment besides this one (Linux), or None where the system does not say."""
+    try:
+        with open(path, encoding="ascii") as file:
+            field = file.read().split()[3]
+        return max(0.0, float(int(field.split("/")[0]) - 1))  # the reading process is one of them
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _env_threads() -> int | None:

@@ -92,3 +92,20 @@ def test_headless_commands_take_threads(command):
 def test_generate_rejects_zero_threads(capsys, tiny_text_model):
     assert main(["generate", "--model", str(tiny_text_model), "--prompt", "x", "--threads", "0"]) == 2
     assert "--threads: must be 1 or more" in capsys.readouterr().err
+
+
+def test_a_run_that_just_ended_does_not_count_as_load(monkeypatch, tmp_path):
+    """The 1-minute average lags: what is runnable now caps it, so a second `generate` right after the
+    first still gets every core (and a machine busy now still leaves the busy cores out)."""
+    from ldm_studio.core.generation import threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    proc = tmp_path / "loadavg"
+    read = threads._runnable_now
+    monkeypatch.setattr(threads, "_runnable_now", lambda: read(str(proc)))
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.9, 1.2, 0.8))
+    proc.write_text("1.90 1.20 0.80 1/345 6789\n")  # only the reader runs: the load is a finished run's
+    assert plan_threads(cores=2).count == 2
+    proc.write_text("8.50 8.10 7.90 9/345 6789\n")  # eight other tasks runnable now
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (8.5, 8.1, 7.9))
+    assert plan_threads(cores=2).count == 1
