@@ -6,6 +6,11 @@ import os
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one worker per core (`-n auto`): each worker samples on one thread instead of every core each
+    # (a test that checks the default plan clears this first)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from ldm_studio.quiet import quiet_libraries
 
 quiet_libraries()

@@ -26,7 +26,6 @@ def test_window_engine_uses_the_setting(qtbot, tmp_path):
 
 def test_automatic_and_changed_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("ldm_studio.core.generation.threads._load_average", lambda: 0.0)
     store = SettingsStore(tmp_path / "settings.json")
     assert window_threads(store) == plan_threads(gui=True)
     store.set("threads", "many")  # a hand-edited file: automatic

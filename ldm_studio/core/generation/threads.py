@@ -2,13 +2,13 @@
 
 Measured at the real LDM-256 text architecture on an idle 2-core machine (issue 22): headless
 runs on `cores - 1` threads took 41.2 s where 2 threads took 24.6 s, so headless commands use
-every core the process may run on (its CPU affinity, so `taskset` is respected) that other
-work is not already using. The exception matters: on the same machine under a load average
-of 8-9, the tiny model's steps took 1.8-2.5 s on 2 threads against 0.04-0.09 s on one, since
-each OpenMP region waits for its slowest, descheduled thread; so cores busy at start (the
-1-minute load average, capped by the tasks runnable right now: the average still counts a run
-that just ended) are left out. The window also keeps a core for the GUI
-(`GUI_SPARE_CORE_FROM`). Measurements: docs/benchmarks.md, "threads".
+every core the process may run on (its CPU affinity, so `taskset` is respected). The count does
+not follow the machine's load: on the CPU the result of a run depends on its thread count (the
+kernels split their sums by thread), so a count read from a load figure made the same command
+give other pixels a minute later (the load average still counted the previous run; it also made
+a `generate` right after another one sample on one thread: 1.68x the plain diffusers script at
+real size). On a busy machine `--threads N` (or OMP_NUM_THREADS) says how many. The window keeps
+a core for the GUI (`GUI_SPARE_CORE_FROM`). Measurements: docs/benchmarks.md, "threads".
 """
 
 from __future__ import annotations
@@ -52,12 +52,11 @@ def check_threads(value: int | None, option: str = "--threads") -> int | None:
     return value
 
 
-def plan_threads(
-    requested: int | None = None, *, gui: bool = False, cores: int | None = None, load: float | None = None
-) -> ThreadPlan:
-    """Threads to sample with: what was asked for, else every idle core (headless) or the window's share.
+def plan_threads(requested: int | None = None, *, gui: bool = False, cores: int | None = None) -> ThreadPlan:
+    """Threads to sample with: what was asked for, else every core (headless) or the window's share.
 
-    `cores` and `load` (the 1-minute load average) default to this machine's, read now.
+    `cores` defaults to the cores this process may run on. The same machine and options always
+    give the same count, so a recipe re-made there gives the same pixels.
     """
     cores = cores or available_cores()
     if requested:
@@ -65,38 +64,11 @@ def plan_threads(
     from_env = _env_threads()
     if from_env:
         return ThreadPlan(from_env, f"{from_env} thread(s) as OMP_NUM_THREADS asks ({cores} core(s) available)")
-    load = _load_average() if load is None else load
-    idle = max(1, min(cores, round(cores - load)))
-    busy = f"; load average {load:.1f}, so {cores - idle} busy" if idle < cores else ""
     if gui and cores >= GUI_SPARE_CORE_FROM:
-        count = max(1, min(idle, cores - 1))
-        return ThreadPlan(count, f"{count} of {cores} cores: one is left to keep the window responsive{busy}")
+        return ThreadPlan(cores - 1, f"{cores - 1} of {cores} cores: one is left to keep the window responsive")
     if gui:
-        return ThreadPlan(idle, f"{idle} of {cores} core(s): too few to leave one to the window")
-    return ThreadPlan(idle, f"{idle} of {cores} core(s) (headless: every idle core{busy})")
-
-
-def _load_average() -> float:
-    """Cores other work keeps busy: the 1-minute load average, but no more than the tasks runnable right
-    now. The average lags by a minute, so on its own it counted a run that had just ended (the previous
-    `generate` of a script, the other side of a benchmark pair) and the next run took one thread where
-    two were free: 1.68x the plain diffusers script's wall time at the real LDM-256 size."""
-    try:
-        average = max(0.0, os.getloadavg()[0])
-    except (AttributeError, OSError):  # Windows: no load average; assume the cores are free
-        return 0.0
-    running = _runnable_now()
-    return average if running is None else min(average, running)
-
-
-def _runnable_now(path: str = "/proc/loadavg") -> float | None:
-    """Tasks runnable at this moment besides this one (Linux), or None where the system does not say."""
-    try:
-        with open(path, encoding="ascii") as file:
-            field = file.read().split()[3]
-        return max(0.0, float(int(field.split("/")[0]) - 1))  # the reading process is one of them
-    except (OSError, IndexError, ValueError):
-        return None
+        return ThreadPlan(cores, f"{cores} of {cores} core(s): too few to leave one to the window")
+    return ThreadPlan(cores, f"{cores} of {cores} core(s) (headless: every core; --threads N on a busy machine)")
 
 
 def _env_threads() -> int | None:
