@@ -237,14 +237,7 @@ def import_model(
         model_name = safe_name(name or (info.name if info.origin == "ldm_studio" else source.name))
         _refuse_taken(model_name)
         base = InstalledModel(model_name, "store", "", info.family, source=str(source.resolve()), license=info.license)
-        if in_place:
-            files = folder_sha256(source, tracker)
-            model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
-        else:
-            with _staging(model_name) as staging:
-                out = staging / model_name
-                _copy_tree(source, out, tracker)
-                model = _commit(staging, out, base, tracker)
+        model = _add_folder(source, base, in_place, tracker)
         tracker.finish(f"imported {model.name}")
         return model
     if not source.is_file():
@@ -274,6 +267,17 @@ def import_model(
     return model
 
 
+def _add_folder(source: Path, base: InstalledModel, in_place: bool, tracker: ProgressTracker) -> InstalledModel:
+    """A checked folder (a model, a ControlNet, a component) registered where it is, or copied into the store."""
+    if in_place:
+        files = folder_sha256(source, tracker)
+        return add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
+    with _staging(base.name) as staging:
+        out = staging / base.name
+        _copy_tree(source, out, tracker)
+        return _commit(staging, out, base, tracker)
+
+
 def _import_controlnet(source: Path, name: str | None, in_place: bool, tracker: ProgressTracker) -> InstalledModel:
     """A diffusers ControlNet folder into the store (copied, or registered where it is)."""
     tracker.start("verifying", f"checking {source.name}")
@@ -281,14 +285,7 @@ def _import_controlnet(source: Path, name: str | None, in_place: bool, tracker: 
     model_name = safe_name(name or source.name)
     _refuse_taken(model_name)
     base = InstalledModel(model_name, "store", "", control.family, source=str(source.resolve()), role=ROLE)
-    if in_place:
-        files = folder_sha256(source, tracker)
-        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
-    else:
-        with _staging(model_name) as staging:
-            out = staging / model_name
-            _copy_tree(source, out, tracker)
-            model = _commit(staging, out, base, tracker)
+    model = _add_folder(source, base, in_place, tracker)
     tracker.finish(f"imported ControlNet {model.name}")
     return model
 
@@ -313,14 +310,7 @@ def _import_component(
     base = InstalledModel(
         model_name, "store", "", entry.family, catalogue=entry.name, source=str(source.resolve()), license=entry.license
     )
-    if in_place:
-        files = folder_sha256(source, tracker)
-        model = add_entry(replace(base, kind="external", path=str(source.resolve()), files=files))
-    else:
-        with _staging(model_name) as staging:
-            out = staging / model_name
-            _copy_tree(source, out, tracker)
-            model = _commit(staging, out, base, tracker)
+    model = _add_folder(source, base, in_place, tracker)
     tracker.finish(f"imported {model.name} ({entry.role} for {entry.family} models)")
     return model
 
